@@ -264,7 +264,7 @@ class SqliteStore:
         with self._snapshot() as size:
             _check_range(start, end, size)
             rows = self._conn.execute(
-                "SELECT idx, data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx",
+                "SELECT idx, CAST(data AS BLOB) FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx",
                 (start, end),
             ).fetchall()
         if len(rows) != end - start or any(int(i) != start + n for n, (i, _) in enumerate(rows)):
@@ -278,7 +278,7 @@ class SqliteStore:
         while True:
             with self._mutex:
                 rows = self._conn.execute(
-                    "SELECT idx, data FROM entries WHERE idx >= ? ORDER BY idx LIMIT ?",
+                    "SELECT idx, CAST(data AS BLOB) FROM entries WHERE idx >= ? ORDER BY idx LIMIT ?",
                     (pos, chunk),
                 ).fetchall()
             if not rows:

@@ -1,0 +1,5 @@
+import sys
+
+from fairtrail.cli import main
+
+sys.exit(main())

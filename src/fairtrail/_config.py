@@ -1,0 +1,84 @@
+"""The trail folder's layout and its configuration file (`fairtrail.json`).
+
+    <trail>/fairtrail.json   what this trail is: origin, log verifier key, root admin
+    <trail>/log.db           the log (SQLite, WAL)
+    <trail>/index.db         a derived index, rebuilt from the log whenever needed
+    <trail>/log.key          the log's checkpoint key (0600)
+    <trail>/keys/NAME.key    actors' private keys created here (0600, folder 0700)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from fairtrail.crypto.canonical import parse_json
+from fairtrail.errors import ConfigError
+
+__all__ = ["CONFIG_NAME", "TrailConfig", "TrailPaths"]
+
+CONFIG_NAME = "fairtrail.json"
+FORMAT = "fairtrail-trail/v1"
+_ORIGIN = re.compile(r"^[^\s+]{1,255}$")
+
+
+class TrailPaths:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.config = root / CONFIG_NAME
+        self.log_db = root / "log.db"
+        self.index_db = root / "index.db"
+        self.log_key = root / "log.key"
+        self.keys = root / "keys"
+
+    def actor_key(self, name: str) -> Path:
+        return self.keys / f"{name}.key"
+
+    def actor_pub(self, name: str) -> Path:
+        return self.keys / f"{name}.pub"
+
+
+class TrailConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: str = Field(default=FORMAT, pattern=f"^{re.escape(FORMAT)}$")
+    origin: str = Field(pattern=_ORIGIN.pattern)
+    log_vkey: str
+    admin_name: str
+    admin_key: str = Field(description="base64 raw Ed25519 public key of the root admin")
+
+    @classmethod
+    def load(cls, paths: TrailPaths) -> TrailConfig:
+        if not paths.config.is_file():
+            raise ConfigError(f"no fairtrail trail at {paths.root} (missing {CONFIG_NAME})")
+        try:
+            data = paths.config.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"cannot read {paths.config}: {exc.strerror}") from None
+        value = parse_json(data, what=str(paths.config), max_bytes=64 * 1024)
+        try:
+            return cls.model_validate(value)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "config"
+            raise ConfigError(f"{paths.config}: {where}: {first['msg']}") from None
+
+    def save(self, paths: TrailPaths) -> None:
+        """Write atomically: a temporary file, fsync, rename, fsync the folder."""
+        tmp = paths.config.with_suffix(".json.tmp")
+        data = (self.model_dump_json(indent=2) + "\n").encode("utf-8")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, paths.config)
+        dir_fd = os.open(paths.root, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)

@@ -1,0 +1,85 @@
+"""Root command, global options, and the one place errors become exit codes.
+
+Exit codes: 0 success · 1 internal fault · 2 bad input or usage (nothing recorded) ·
+3 verification failed (tampering or corruption found) · 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from fairtrail.cli._context import STATE
+from fairtrail.cli.keys import keys_app
+from fairtrail.cli.log_cmds import register_log_commands
+from fairtrail.errors import FairtrailError
+
+app = typer.Typer(
+    name="fairtrail",
+    help="A tamper-evident, verifiable audit trail for AI models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root(
+    trail: Annotated[
+        Path | None,
+        typer.Option("--trail", "-t", help="Trail folder [env FAIRTRAIL_TRAIL; default .fairtrail]"),
+    ] = None,
+    wait: Annotated[
+        float, typer.Option(help="Seconds to wait for another writer to finish.", min=0)
+    ] = 10.0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks.")] = False,
+) -> None:
+    if trail is not None:
+        STATE.trail_path = trail
+    STATE.wait = wait
+    STATE.verbose = verbose
+
+
+app.add_typer(keys_app, name="keys")
+register_log_commands(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `fairtrail` script; returns the exit code.
+
+    Usage errors are reported by Typer itself (exit 2); fairtrail's own errors become
+    one line on stderr with the exit code their class names.
+    """
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        app(args=argv, prog_name="fairtrail")
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        return 1
+    except KeyboardInterrupt:
+        err.print("interrupted; nothing partial was recorded")
+        return 130
+    except FairtrailError as exc:
+        if STATE.verbose:
+            err.print(traceback.format_exc(), markup=False)
+        err.print(f"error: {' '.join(str(exc).split())}", markup=False)
+        return exc.exit_code
+    except Exception as exc:  # a bug: keep the user's terminal readable, but say so
+        if STATE.verbose:
+            err.print(traceback.format_exc(), markup=False)
+        err.print(
+            f"internal error: {type(exc).__name__}: {exc} (rerun with --verbose and report it)",
+            markup=False,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

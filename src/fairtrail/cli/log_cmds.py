@@ -1,0 +1,201 @@
+"""Trail commands: init, record, log, checkpoint, prove, verify."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from fairtrail.cli._context import STATE
+from fairtrail.crypto.canonical import MAX_JSON_BYTES
+from fairtrail.errors import InputError, ProofRequestError
+from fairtrail.statements.statement import PREDICATE_PREFIX, Statement
+from fairtrail.trail import Trail
+
+prove_app = typer.Typer(help="Print Merkle proofs (RFC 9162) as JSON.", no_args_is_help=True)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+def _read_input(path: str) -> bytes:
+    if path == "-":
+        data = sys.stdin.buffer.read(MAX_JSON_BYTES + 1)
+    else:
+        p = Path(path)
+        try:
+            if p.stat().st_size > MAX_JSON_BYTES:
+                raise InputError(f"{path} is larger than the {MAX_JSON_BYTES}-byte limit")
+            with p.open("rb") as f:
+                data = f.read(MAX_JSON_BYTES + 1)
+        except FileNotFoundError:
+            raise InputError(f"no such file: {path}") from None
+        except IsADirectoryError:
+            raise InputError(f"{path} is a folder, not a statement file") from None
+        except OSError as exc:
+            raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    if len(data) > MAX_JSON_BYTES:
+        raise InputError(f"{path} is larger than the {MAX_JSON_BYTES}-byte limit")
+    return data
+
+
+def init(
+    path: Annotated[Path | None, typer.Argument(help="Folder to create [default: --trail].")] =
+    None,
+    origin: Annotated[
+        str | None, typer.Option(help="Log origin, e.g. example.com/audit [default: random].")
+    ] = None,
+    admin: Annotated[str, typer.Option(help="Name of the root admin actor.")] = "admin",
+) -> None:
+    """Create a new trail: log key, root admin key, and the first entry."""
+    target = path or STATE.trail_path
+    with Trail.init(target, origin=origin, admin=admin) as trail:
+        STATE.out.print(f"created trail {target} (origin {trail.config.origin})")
+        STATE.out.print(f"root admin: {admin}, key {trail.root_key.key_id[:16]}")
+        STATE.out.print(f"log verifier key: {trail.config.log_vkey}")
+
+
+def record(
+    file: Annotated[str, typer.Argument(help="Statement JSON file (in-toto Statement v1), "
+                                              "or - for stdin.")],
+    actor: Annotated[str | None, typer.Option("--as", help="Actor whose key signs.")] = None,
+    key: Annotated[Path | None, typer.Option(help="Sign with this PEM private key.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the receipt as JSON.")] = False,
+) -> None:
+    """Sign a statement with your key and append it to the trail."""
+    statement = Statement.from_json(_read_input(file), what=file)
+    with STATE.open() as trail:
+        receipt = trail.record(statement, STATE.signer(trail, actor, key))
+    if as_json:
+        _print_json({"index": receipt.index, "leaf_hash": _b64(receipt.leaf_hash),
+                     "signer": receipt.signer, "envelope": receipt.envelope.to_dict()})
+    else:
+        STATE.out.print(f"recorded entry {receipt.index} signed by {receipt.signer} "
+                        f"(leaf hash {receipt.leaf_hash.hex()[:16]}…)")
+
+
+def log(
+    tail: Annotated[int, typer.Option(help="Show the last N entries.", min=1, max=100000)] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+) -> None:
+    """List the latest entries: index, statement type, signer, subjects."""
+    with STATE.open(writable=False) as trail:
+        rows = trail.tail(tail)
+        size = trail.log.size
+        latest = trail.latest_checkpoint()
+    if as_json:
+        for r in rows:
+            sys.stdout.write(json.dumps({"index": r.index, "predicate_type": r.predicate_type,
+                                         "signer": r.signer, "subject": r.subjects}) + "\n")
+        return
+    table = Table("index", "type", "signer", "subject", title=f"{size} entries")
+    for r in rows:
+        kind = r.predicate_type.removeprefix(PREDICATE_PREFIX)
+        subject = ", ".join(str(s.get("name") or next(iter(dict(s["digest"]).values()))[:16])  # type: ignore[call-overload]
+                            for s in r.subjects[:3])
+        table.add_row(str(r.index), kind, r.signer, subject)
+    STATE.out.print(table)
+    if latest:
+        STATE.out.print(f"latest checkpoint: size {latest[0].size}, root "
+                        f"{_b64(latest[0].root)}")
+
+
+def checkpoint(
+    as_json: Annotated[bool, typer.Option("--json", help="Print size, root and note as JSON.")]
+    = False,
+) -> None:
+    """Self-audit the new entries and sign a C2SP checkpoint over all of them."""
+    with STATE.open() as trail:
+        body, note = trail.checkpoint()
+    if as_json:
+        _print_json({"origin": body.origin, "size": body.size, "root": _b64(body.root),
+                     "note": note.to_bytes().decode("utf-8")})
+    else:
+        sys.stdout.write(note.to_bytes().decode("utf-8"))
+
+
+@prove_app.command("inclusion")
+def prove_inclusion(
+    index: Annotated[int, typer.Argument(help="Entry index.")],
+    size: Annotated[int | None, typer.Option(help="Tree size [default: latest checkpoint].")] =
+    None,
+) -> None:
+    """Prove that entry INDEX is in the tree of SIZE leaves."""
+    with STATE.open(writable=False) as trail:
+        if size is None:
+            latest = trail.latest_checkpoint()
+            if latest is None or index >= latest[0].size:
+                have = latest[0].size if latest else 0
+                raise ProofRequestError(
+                    f"entry {index} is not covered by a checkpoint (latest covers {have} "
+                    "entries); run `fairtrail checkpoint` or pass --size"
+                )
+            size = latest[0].size
+        proof = trail.prove_inclusion(index, size)
+        note = trail.checkpoint_note(size)
+    _print_json({
+        "index": proof.index, "size": proof.size, "leaf_hash": _b64(proof.leaf_hash),
+        "hashes": [_b64(h) for h in proof.hashes], "root": _b64(proof.root),
+        "checkpoint": note.to_bytes().decode("utf-8") if note else None,
+    })
+
+
+@prove_app.command("consistency")
+def prove_consistency(
+    old: Annotated[int, typer.Argument(help="Older tree size.")],
+    new: Annotated[int, typer.Argument(help="Newer tree size.")],
+) -> None:
+    """Prove that the tree of OLD leaves is a prefix of the tree of NEW leaves."""
+    with STATE.open(writable=False) as trail:
+        proof = trail.prove_consistency(old, new)
+        notes = [trail.checkpoint_note(old), trail.checkpoint_note(new)]
+    _print_json({
+        "size1": proof.size1, "size2": proof.size2, "root1": _b64(proof.root1),
+        "root2": _b64(proof.root2), "hashes": [_b64(h) for h in proof.hashes],
+        "checkpoints": [n.to_bytes().decode("utf-8") if n else None for n in notes],
+    })
+
+
+def verify(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Check everything: every leaf, stored hash, checkpoint and signature. Exit 3 on tampering."""
+    with STATE.open(writable=False) as trail:
+        with Progress(TextColumn("verifying"), BarColumn(), TextColumn("{task.completed:,}/"
+                      "{task.total:,}"), TimeRemainingColumn(), transient=True,
+                      disable=as_json or not sys.stderr.isatty(),
+                      console=None) as bar:
+            task = bar.add_task("verify", total=trail.log.size)
+            report = trail.verify(lambda done, total: bar.update(task, completed=done))
+    if as_json:
+        _print_json({"ok": True, "size": report.log.size, "root": _b64(report.log.root),
+                     "checkpoints": report.log.checkpoints, "statements": report.statements,
+                     "actors": report.actors})
+        return
+    STATE.out.print(f"✓ log: {report.log.size} entries, every leaf and stored hash "
+                    f"recomputed; root {_b64(report.log.root)}")
+    STATE.out.print(f"✓ checkpoints: {report.log.checkpoints} signed and mutually consistent"
+                    + (f" (latest at size {report.log.latest_checkpoint})"
+                       if report.log.latest_checkpoint is not None else ""))
+    STATE.out.print(f"✓ statements: {report.statements} signatures valid against the keyring "
+                    f"({report.actors} actors)")
+
+
+def register_log_commands(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("record")(record)
+    app.command("log")(log)
+    app.command("checkpoint")(checkpoint)
+    app.add_typer(prove_app, name="prove")
+    app.command("verify")(verify)

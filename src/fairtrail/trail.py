@@ -1,0 +1,401 @@
+"""`Trail`: the one object users touch. It wires a store, the log, the keyring and keys.
+
+    trail = Trail.init("audit-trail")                      # new trail, root admin "admin"
+    admin = trail.actor_key("admin")
+    trail.record(statement, admin)                         # sign + append, returns a Receipt
+    trail.checkpoint()                                     # self-audited, signed C2SP checkpoint
+    trail.prove_inclusion(0)                               # RFC 9162 proof against it
+    trail.verify()                                         # full fsck + signature replay
+
+Every statement goes in as a DSSE envelope whose signature must verify against an
+actor known to the keyring at that moment; anything else is refused before a byte is
+written.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fairtrail._config import TrailConfig, TrailPaths
+from fairtrail._index import IndexedStatement, StatementIndex
+from fairtrail.crypto.canonical import canonical_json
+from fairtrail.crypto.dsse import Envelope, sign_envelope, verify_envelope
+from fairtrail.crypto.keys import SigningKey, VerifyingKey
+from fairtrail.errors import (
+    ConfigError,
+    FairtrailError,
+    InputError,
+    IntegrityError,
+    KeyFileError,
+    SignatureError,
+    StatementError,
+    UnknownSignerError,
+)
+from fairtrail.log import merkle
+from fairtrail.log.checkpoint import (
+    Checkpoint,
+    Ed25519NoteVerifier,
+    SignedNote,
+    format_vkey,
+    parse_vkey,
+)
+from fairtrail.log.fsck import FsckReport, fsck
+from fairtrail.log.sqlite import SqliteStore
+from fairtrail.log.store import MAX_ENTRY_BYTES
+from fairtrail.log.tlog import ConsistencyProof, InclusionProof, TransparencyLog
+from fairtrail.statements.actors import (
+    ACTOR_PREDICATE,
+    Actor,
+    ActorChange,
+    Keyring,
+    Role,
+    actor_statement,
+    check_actor_name,
+)
+from fairtrail.statements.statement import PAYLOAD_TYPE, Statement
+
+__all__ = ["Receipt", "Trail", "VerifyReport"]
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What `record` returns: where the statement landed and what was stored."""
+
+    index: int
+    leaf_hash: bytes
+    envelope: Envelope
+    statement: Statement
+    signer: str
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    log: FsckReport
+    statements: int
+    actors: int
+
+
+@dataclass(frozen=True)
+class _Accepted:
+    statement: Statement
+    signer: Actor | None
+    signer_keys: list[VerifyingKey]
+    change: ActorChange | None
+
+
+class Trail:
+    """A fairtrail audit trail in one folder."""
+
+    def __init__(
+        self,
+        paths: TrailPaths,
+        config: TrailConfig,
+        store: SqliteStore,
+        log_signer: SigningKey | None,
+    ) -> None:
+        self.paths = paths
+        self.config = config
+        self.store = store
+        self.log = TransparencyLog(store, parse_vkey(config.log_vkey), log_signer)
+        self._index: StatementIndex | None = None
+        self._keyring: Keyring | None = None
+
+    # ---------------------------------------------------------------- lifecycle
+
+    @classmethod
+    def init(
+        cls, path: str | os.PathLike[str], *, origin: str | None = None, admin: str = "admin"
+    ) -> Trail:
+        """Create a new trail at `path` (which must not exist or be empty).
+
+        Built in a temporary sibling folder and renamed into place at the end, so an
+        interrupted init leaves nothing half-made behind.
+        """
+        root = Path(path)
+        check_actor_name(admin)
+        if root.exists() and (not root.is_dir() or any(root.iterdir())):
+            raise ConfigError(f"{root} already exists and is not an empty folder")
+        origin = origin or f"fairtrail.local/{secrets.token_hex(8)}"
+        parent = root.resolve().parent
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.init-", dir=parent))
+        try:
+            paths = TrailPaths(staging)
+            staging.chmod(0o700)
+            log_key = SigningKey.generate()
+            log_key.save(paths.log_key)
+            admin_key = SigningKey.generate()
+            admin_key.save(paths.actor_key(admin))
+            paths.actor_pub(admin).write_bytes(admin_key.public.to_pem())
+            try:
+                verifier = Ed25519NoteVerifier(origin, log_key.public)
+            except FairtrailError as exc:
+                raise ConfigError(f"invalid origin {origin!r}: {exc}") from None
+            config = TrailConfig(
+                origin=origin,
+                log_vkey=format_vkey(verifier.name, log_key.public),
+                admin_name=admin,
+                admin_key=base64.b64encode(admin_key.public.raw).decode("ascii"),
+            )
+            config.save(paths)
+            store = SqliteStore.open(paths.log_db, writer=True, create=True)
+            trail = cls(paths, config, store, log_key)
+            try:
+                trail.record(actor_statement("register", admin, admin_key.public, [Role.ADMIN]),
+                             admin_key)
+                trail.checkpoint()
+            finally:
+                trail.close()
+            if root.exists():
+                root.rmdir()
+            os.replace(staging, root)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return cls.open(root)
+
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike[str], *, writable: bool = True, lock_timeout: float = 0.0
+    ) -> Trail:
+        """Open an existing trail. A writable trail holds the single-writer lock."""
+        paths = TrailPaths(Path(path))
+        config = TrailConfig.load(paths)
+        try:
+            parse_vkey(config.log_vkey)
+        except FairtrailError as exc:
+            raise ConfigError(f"{paths.config}: log_vkey is invalid: {exc}") from None
+        store = SqliteStore.open(paths.log_db, writer=writable, lock_timeout=lock_timeout)
+        try:
+            signer = SigningKey.load(paths.log_key) if writable and paths.log_key.exists() else None
+            return cls(paths, config, store, signer)
+        except BaseException:
+            store.close()
+            raise
+
+    def close(self) -> None:
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+        self.store.close()
+
+    def __enter__(self) -> Trail:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------- keys
+
+    @property
+    def root_key(self) -> VerifyingKey:
+        return VerifyingKey(base64.b64decode(self.config.admin_key))
+
+    def actor_key(self, name: str) -> SigningKey:
+        """Load the private key of actor `name` kept in this trail's keys folder."""
+        check_actor_name(name)
+        path = self.paths.actor_key(name)
+        if not path.exists():
+            raise KeyFileError(f"no private key for actor {name!r} in {self.paths.keys}")
+        return SigningKey.load(path)
+
+    def create_actor(
+        self, name: str, roles: Sequence[Role], admin: SigningKey, public_key: VerifyingKey | None
+        = None
+    ) -> Receipt:
+        """Register an actor. Without `public_key`, a key pair is made in the keys folder."""
+        check_actor_name(name)
+        if self.keyring.get(name) is not None:
+            raise StatementError(f"actor {name!r} already exists")
+        created: SigningKey | None = None
+        if public_key is None:
+            created = SigningKey.generate()
+            created.save(self.paths.actor_key(name))
+            public_key = created.public
+        try:
+            receipt = self.record(actor_statement("register", name, public_key, list(roles)), admin)
+        except BaseException:
+            if created is not None:
+                self.paths.actor_key(name).unlink(missing_ok=True)
+            raise
+        self.paths.actor_pub(name).write_bytes(public_key.to_pem())
+        return receipt
+
+    def grant_role(self, name: str, roles: Sequence[Role], admin: SigningKey) -> Receipt:
+        actor = self.keyring.get(check_actor_name(name))
+        if actor is None:
+            raise StatementError(f"no actor named {name!r}")
+        return self.record(actor_statement("grant-role", name, actor.key, list(roles)), admin)
+
+    def revoke_role(self, name: str, roles: Sequence[Role], admin: SigningKey) -> Receipt:
+        actor = self.keyring.get(check_actor_name(name))
+        if actor is None:
+            raise StatementError(f"no actor named {name!r}")
+        return self.record(actor_statement("revoke-role", name, actor.key, list(roles)), admin)
+
+    @property
+    def keyring(self) -> Keyring:
+        self._sync()
+        assert self._keyring is not None
+        return self._keyring
+
+    # ---------------------------------------------------------------- records
+
+    def record(self, statement: Statement | dict[str, Any], signer: SigningKey) -> Receipt:
+        """Sign `statement` with `signer` and append it. Returns where it landed."""
+        if not isinstance(statement, Statement):
+            statement = Statement.from_dict(statement)
+        envelope = sign_envelope(PAYLOAD_TYPE, statement.to_json(), [signer])
+        return self.record_envelope(envelope)
+
+    def record_envelope(self, envelope: Envelope) -> Receipt:
+        """Append an already-signed envelope, if a known actor signed it."""
+        self._sync()
+        assert self._keyring is not None
+        accepted = _accept(envelope, self._keyring)
+        leaf = envelope.to_json()
+        if len(leaf) > MAX_ENTRY_BYTES:
+            raise StatementError(f"signed statement is {len(leaf)} bytes; the limit is "
+                                 f"{MAX_ENTRY_BYTES}")
+        index = self.log.append([leaf])
+        self._after_append(index, accepted)
+        signer = accepted.signer.name if accepted.signer else self.config.admin_name
+        return Receipt(index, merkle.leaf_hash(leaf), envelope, accepted.statement, signer)
+
+    def _after_append(self, index: int, accepted: _Accepted) -> None:
+        assert self._keyring is not None and self._index is not None
+        if accepted.change is not None:
+            self._keyring.apply(accepted.change, index)
+        signer = self._keyring.by_key(accepted.signer_keys[0])
+        self._index.add([_indexed(index, accepted.statement, signer.name if signer else "?")])
+
+    def statement(self, index: int) -> tuple[Envelope, Statement]:
+        data = self.store.entries(index, index + 1)[0]
+        envelope = Envelope.from_json(data)
+        return envelope, Statement.from_json(envelope.payload_bytes)
+
+    def tail(self, count: int) -> list[IndexedStatement]:
+        self._sync()
+        assert self._index is not None
+        return self._index.tail(count)
+
+    # ---------------------------------------------------------- checkpoints
+
+    def checkpoint(self) -> tuple[Checkpoint, SignedNote]:
+        return self.log.checkpoint()
+
+    def latest_checkpoint(self) -> tuple[Checkpoint, SignedNote] | None:
+        return self.log.latest_checkpoint()
+
+    def prove_inclusion(self, index: int, size: int | None = None) -> InclusionProof:
+        return self.log.prove_inclusion(index, size)
+
+    def prove_consistency(self, old: int, new: int) -> ConsistencyProof:
+        return self.log.prove_consistency(old, new)
+
+    def checkpoint_note(self, size: int) -> SignedNote | None:
+        for stored in self.store.checkpoints():
+            if stored.size == size:
+                return self.log.open_stored(stored)[1]
+        return None
+
+    # ---------------------------------------------------------- verification
+
+    def verify(self, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
+        """Check everything: the Merkle log (fsck), then every statement's signature,
+        replaying the keyring from entry 0 so each signer is checked as of its time."""
+        report = fsck(self.log, progress)
+        keyring = Keyring(self.config.admin_name, self.root_key)
+        count = 0
+        for index, data in self.store.iter_entries():
+            try:
+                accepted = _accept(Envelope.from_json(data), keyring)
+            except (InputError, SignatureError) as exc:
+                raise IntegrityError(
+                    f"entry {index} is not a statement signed by a known actor: {exc}", index=index
+                ) from None
+            if canonical_json(Envelope.from_json(data).to_dict()) != bytes(data):
+                raise IntegrityError(f"entry {index} is not in canonical form", index=index)
+            if accepted.change is not None:
+                keyring.apply(accepted.change, index)
+            count += 1
+        return VerifyReport(report, count, len(keyring))
+
+    # ------------------------------------------------------------- internals
+
+    def _sync(self) -> None:
+        """Bring the derived index and the keyring up to date with the log."""
+        if self._index is None:
+            try:
+                self._index = StatementIndex(self.paths.index_db)
+            except Exception as exc:
+                raise ConfigError(f"cannot open the index {self.paths.index_db}: {exc}") from None
+        size = self.store.size
+        if self._index.high_water > size:
+            self._index.truncate(size)
+        if self._keyring is None:
+            keyring = Keyring(self.config.admin_name, self.root_key)
+            for index in self._index.indices_of_type(ACTOR_PREDICATE):
+                self._replay(index, keyring)
+            self._keyring = keyring
+        start = self._index.high_water
+        if start < size:
+            batch: list[IndexedStatement] = []
+            for index, data in self.store.iter_entries(start):
+                if index >= size:
+                    break
+                accepted = self._replay(index, self._keyring, data)
+                signer = self._keyring.by_key(accepted.signer_keys[0])
+                batch.append(_indexed(index, accepted.statement, signer.name if signer else "?"))
+            self._index.add(batch)
+
+    def _replay(self, index: int, keyring: Keyring, data: bytes | None = None) -> _Accepted:
+        if data is None:
+            data = self.store.entries(index, index + 1)[0]
+        try:
+            accepted = _accept(Envelope.from_json(data), keyring)
+        except (InputError, SignatureError) as exc:
+            raise IntegrityError(
+                f"entry {index} in the log is not valid ({exc}); run `fairtrail verify`",
+                index=index,
+            ) from None
+        if accepted.change is not None:
+            keyring.apply(accepted.change, index)
+        return accepted
+
+
+def _accept(envelope: Envelope, keyring: Keyring) -> _Accepted:
+    """The log's admission rule for one envelope, against the keyring as it stands."""
+    if envelope.payload_type != PAYLOAD_TYPE:
+        raise StatementError(
+            f"envelope payloadType must be {PAYLOAD_TYPE!r}, got {envelope.payload_type!r}"
+        )
+    statement = Statement.from_json(envelope.payload_bytes)
+    try:
+        signers = verify_envelope(envelope, keyring.trusted_keys())
+    except SignatureError:
+        raise UnknownSignerError(
+            "the envelope is not signed by any actor known to this trail"
+        ) from None
+    change = None
+    if statement.predicate_type == ACTOR_PREDICATE:
+        change = keyring.check_change(statement, signers)
+    actor = next((a for k in signers if (a := keyring.by_key(k)) is not None), None)
+    return _Accepted(statement, actor, signers, change)
+
+
+def _indexed(index: int, statement: Statement, signer: str) -> IndexedStatement:
+    return IndexedStatement(
+        index,
+        statement.predicate_type,
+        signer,
+        [s.model_dump(mode="json") for s in statement.subject],
+    )
