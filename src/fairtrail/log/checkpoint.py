@@ -285,7 +285,7 @@ def format_vkey(name: str, public_key: VerifyingKey, sig_type: int = SIG_ED25519
 
 def parse_vkey(vkey: str) -> Ed25519NoteVerifier:
     """Parse an Ed25519 (type 0x01) verifier key; check its embedded key ID."""
-    parts = vkey.strip().split("+")
+    parts = vkey.strip().split("+", 2)  # names and hex IDs hold no "+", base64 may
     if len(parts) != 3:
         raise NoteError("verifier key must look like name+keyid+base64key")
     name, key_id_hex, material_b64 = parts
