@@ -173,7 +173,8 @@ class SqliteStore:
 
     def _read_size(self) -> int:
         row = self._conn.execute(
-            "SELECT idx, length(hashes) FROM tiles WHERE level = 0 ORDER BY idx DESC LIMIT 1"
+            "SELECT idx, length(CAST(hashes AS BLOB)) FROM tiles WHERE level = 0 "
+            "ORDER BY idx DESC LIMIT 1"
         ).fetchone()
         if row is None:
             return 0
@@ -363,7 +364,7 @@ class SqliteStore:
 
     def _raw_tile(self, level: int, index: int) -> bytes:
         row = self._conn.execute(
-            "SELECT hashes FROM tiles WHERE level = ? AND idx = ?", (level, index)
+            "SELECT CAST(hashes AS BLOB) FROM tiles WHERE level = ? AND idx = ?", (level, index)
         ).fetchone()
         return bytes(row[0]) if row else b""
 
@@ -372,14 +373,16 @@ class SqliteStore:
     def checkpoints(self) -> list[StoredCheckpoint]:
         with self._mutex:
             rows = self._conn.execute(
-                "SELECT size, root, note, compact FROM checkpoints ORDER BY size"
+                "SELECT size, CAST(root AS BLOB), CAST(note AS BLOB), CAST(compact AS BLOB) "
+                "FROM checkpoints ORDER BY size"
             ).fetchall()
         return [_checkpoint(row) for row in rows]
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
         with self._mutex:
             row = self._conn.execute(
-                "SELECT size, root, note, compact FROM checkpoints ORDER BY size DESC LIMIT 1"
+                "SELECT size, CAST(root AS BLOB), CAST(note AS BLOB), CAST(compact AS BLOB) "
+                "FROM checkpoints ORDER BY size DESC LIMIT 1"
             ).fetchone()
         return _checkpoint(row) if row else None
 
@@ -397,7 +400,7 @@ class SqliteStore:
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 row = conn.execute(
-                    "SELECT root, note FROM checkpoints WHERE size = ?", (checkpoint.size,)
+                    "SELECT CAST(root AS BLOB) FROM checkpoints WHERE size = ?", (checkpoint.size,)
                 ).fetchone()
                 if row is None:
                     conn.execute(

@@ -1,0 +1,159 @@
+"""F7, F8, T2, T3: damage the stored log in every way; verify pinpoints it and the log
+refuses to sign over it."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from fairtrail.crypto import SigningKey
+from fairtrail.errors import IntegrityError
+from fairtrail.log import TransparencyLog, fsck
+from tests.log.helpers import leaf, make_log
+
+N = 1000
+
+
+def _build(tmp_path: Path, checkpoint_at: int = N) -> tuple[Path, SigningKey]:
+    key = SigningKey.generate()
+    log = make_log(tmp_path / "log.db", key)
+    log.append([leaf(i) for i in range(checkpoint_at)])
+    log.checkpoint()
+    if checkpoint_at < N:
+        log.append([leaf(i) for i in range(checkpoint_at, N)])
+    log.store.close()
+    return tmp_path / "log.db", key
+
+
+def _sql(db: Path, *statements: str) -> None:
+    conn = sqlite3.connect(db)
+    for trigger in ["entries_append_only_u", "entries_append_only_d", "tiles_only_grow",
+                    "tiles_never_deleted", "checkpoints_append_only_u",
+                    "checkpoints_append_only_d"]:
+        conn.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+    for s in statements:
+        conn.execute(s)
+    conn.commit()
+    conn.close()
+
+
+def _reader(db: Path, key: SigningKey) -> TransparencyLog:
+    return make_log(db, key, writer=False, create=False)
+
+
+def test_clean_log_verifies(tmp_path: Path) -> None:
+    db, key = _build(tmp_path)
+    report = fsck(_reader(db, key))
+    assert report.size == N and report.checkpoints == 1
+
+
+@pytest.mark.parametrize("index", [0, 1, 255, 256, 517, N - 1])
+def test_flipped_byte_in_entry_is_pinpointed(tmp_path: Path, index: int) -> None:
+    db, key = _build(tmp_path)
+    _sql(db, f"UPDATE entries SET data = CAST(data AS BLOB) || x'00' WHERE idx = {index}")
+    with pytest.raises(IntegrityError) as info:
+        fsck(_reader(db, key))
+    assert info.value.index == index
+    with pytest.raises(IntegrityError):
+        _reader(db, key).prove_inclusion(index, N)  # T2: no proof for altered data
+
+
+def test_bit_flip_in_stored_leaf_hash(tmp_path: Path) -> None:
+    db, key = _build(tmp_path)
+    _sql(db)  # drop the guard triggers
+    conn = sqlite3.connect(db)
+    blob = bytearray(conn.execute("SELECT hashes FROM tiles WHERE level = 0 AND idx = 1")
+                     .fetchone()[0])
+    blob[44 * 32 + 7] ^= 0x10  # one bit of the leaf hash of entry 256 + 44 = 300
+    conn.execute("UPDATE tiles SET hashes = ? WHERE level = 0 AND idx = 1", (bytes(blob),))
+    conn.commit()
+    conn.close()
+    with pytest.raises(IntegrityError) as info:
+        fsck(_reader(db, key))
+    assert info.value.index == 300
+
+
+def test_corrupt_interior_tile_is_found(tmp_path: Path) -> None:
+    key = SigningKey.generate()
+    log = make_log(tmp_path / "log.db", key)
+    log.append([leaf(i) for i in range(256 * 3)])
+    log.checkpoint()
+    log.store.close()
+    db = tmp_path / "log.db"
+    _sql(db, "UPDATE tiles SET hashes = zeroblob(32) || substr(hashes, 33) "
+             "WHERE level = 1 AND idx = 0")
+    with pytest.raises(IntegrityError) as info:
+        fsck(_reader(db, key))
+    assert info.value.index == 0
+    # and the writer refuses to sign a new checkpoint over it (tree != last checkpoint)
+    writer = make_log(db, key, create=False)
+    writer.append([b"more"])
+    with pytest.raises(IntegrityError, match="refusing to sign"):
+        writer.checkpoint()
+
+
+def test_deleted_last_rows_are_found(tmp_path: Path) -> None:
+    db, key = _build(tmp_path, checkpoint_at=N)
+    _sql(db, f"DELETE FROM entries WHERE idx >= {N - 5}")
+    with pytest.raises(IntegrityError) as info:
+        fsck(_reader(db, key))
+    assert info.value.index == N - 5
+    with pytest.raises(IntegrityError, match="refusing to write"):
+        make_log(db, key, create=False)
+
+
+def test_truncated_log_below_checkpoint_is_a_rollback(tmp_path: Path) -> None:
+    db, key = _build(tmp_path, checkpoint_at=N)
+    _sql(db, "DELETE FROM entries WHERE idx >= 512", "DELETE FROM tiles",
+         "INSERT INTO tiles SELECT 0, 0, x'' WHERE 0")  # keep schema, drop the tree
+    with pytest.raises(IntegrityError, match="rolled back"):
+        fsck(_reader(db, key))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda db: _sql(db, "UPDATE entries SET data = x'00' WHERE idx = 900"),
+        lambda db: _sql(db, "DELETE FROM entries WHERE idx = 950"),
+    ],
+)
+def test_checkpoint_refused_over_damaged_new_entries(
+    tmp_path: Path, damage: Callable[[Path], None]
+) -> None:
+    """F8: entries since the last checkpoint are re-hashed before signing."""
+    db, key = _build(tmp_path, checkpoint_at=800)
+    damage(db)
+    with pytest.raises(IntegrityError):
+        log = make_log(db, key, create=False)
+        log.checkpoint()
+
+
+def test_self_audit_catches_in_memory_corruption(tmp_path: Path) -> None:
+    """F8: corrupt the store's view in memory; signing is refused, nothing is stored."""
+    key = SigningKey.generate()
+    log = make_log(tmp_path / "log.db", key)
+    log.append([leaf(i) for i in range(10)])
+    log.checkpoint()
+    log.append([leaf(i) for i in range(10, 20)])
+    real = log.store.leaf_hashes
+    log.store.leaf_hashes = lambda s, e: [b"\x00" * 32] + real(s, e)[1:]  # type: ignore[method-assign]
+    with pytest.raises(IntegrityError, match="refusing to sign"):
+        log.checkpoint()
+    latest = log.store.latest_checkpoint()
+    assert latest is not None and latest.size == 10
+
+
+def test_forged_checkpoint_row_is_found(tmp_path: Path) -> None:
+    db, key = _build(tmp_path)
+    _sql(db, "UPDATE checkpoints SET root = zeroblob(32)")
+    with pytest.raises(IntegrityError, match="does not match its signed note"):
+        fsck(_reader(db, key))
+
+
+def test_checkpoint_signed_by_another_key_is_rejected(tmp_path: Path) -> None:
+    db, _ = _build(tmp_path)
+    with pytest.raises(Exception, match="not signed by any known key"):
+        fsck(_reader(db, SigningKey.generate()))
