@@ -24,6 +24,7 @@ __all__ = [
     "Subject",
     "Trail",
     "VerificationError",
+    "VerifyReport",
     "__version__",
 ]
 

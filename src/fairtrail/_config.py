@@ -1,10 +1,10 @@
 """The trail folder's layout and its configuration file (`fairtrail.json`).
 
-    <trail>/fairtrail.json   what this trail is: origin, log verifier key, root admin
-    <trail>/log.db           the log (SQLite, WAL)
-    <trail>/index.db         a derived index, rebuilt from the log whenever needed
-    <trail>/log.key          the log's checkpoint key (0600)
-    <trail>/keys/NAME.key    actors' private keys created here (0600, folder 0700)
+<trail>/fairtrail.json   what this trail is: origin, log verifier key, root admin
+<trail>/log.db           the log (SQLite, WAL)
+<trail>/index.db         a derived index, rebuilt from the log whenever needed
+<trail>/log.key          the log's checkpoint key (0600)
+<trail>/keys/NAME.key    actors' private keys created here (0600, folder 0700)
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ class UnknownSignerError(InputError):
 
 
 class ProofRequestError(InputError):
-    hint = "Ask for an index below the tree size and sizes no larger than the log (see `fairtrail log`)."
+    hint = "Ask for an index below the tree size and sizes no larger than the log."
 
 
 class StoreError(FairtrailError):
@@ -83,7 +83,7 @@ class VerificationError(FairtrailError):
     """Something that must verify does not. Carries what was expected and what was found."""
 
     exit_code = 3
-    hint = "Do not trust this data. Compare it with a copy you trust (`fairtrail verify` names the place)."
+    hint = "Do not trust this data; `fairtrail verify` names the first place that is wrong."
 
     def __init__(
         self, message: str, *, expected: object | None = None, actual: object | None = None

@@ -149,8 +149,9 @@ class Trail:
             store = SqliteStore.open(paths.log_db, writer=True, create=True)
             trail = cls(paths, config, store, log_key)
             try:
-                trail.record(actor_statement("register", admin, admin_key.public, [Role.ADMIN]),
-                             admin_key)
+                trail.record(
+                    actor_statement("register", admin, admin_key.public, [Role.ADMIN]), admin_key
+                )
                 trail.checkpoint()
             finally:
                 trail.close()
@@ -208,8 +209,11 @@ class Trail:
         return SigningKey.load(path)
 
     def create_actor(
-        self, name: str, roles: Sequence[Role], admin: SigningKey, public_key: VerifyingKey | None
-        = None
+        self,
+        name: str,
+        roles: Sequence[Role],
+        admin: SigningKey,
+        public_key: VerifyingKey | None = None,
     ) -> Receipt:
         """Register an actor. Without `public_key`, a key pair is made in the keys folder."""
         check_actor_name(name)
@@ -263,8 +267,9 @@ class Trail:
         accepted = _accept(envelope, self._keyring)
         leaf = envelope.to_json()
         if len(leaf) > MAX_ENTRY_BYTES:
-            raise StatementError(f"signed statement is {len(leaf)} bytes; the limit is "
-                                 f"{MAX_ENTRY_BYTES}")
+            raise StatementError(
+                f"signed statement is {len(leaf)} bytes; the limit is {MAX_ENTRY_BYTES}"
+            )
         index = self.log.append([leaf])
         self._after_append(index, accepted)
         signer = accepted.signer.name if accepted.signer else self.config.admin_name

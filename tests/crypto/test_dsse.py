@@ -65,8 +65,11 @@ def test_standard_and_url_safe_base64_both_accepted() -> None:
 
 
 def test_garbage_envelopes() -> None:
-    for bad in [b"[]", b'{"payload": "!!", "payloadType": "x", "signatures": []}',
-                b'{"payload": "", "payloadType": "x", "signatures": [{"sig": "x"}], "extra": 1}']:
+    for bad in [
+        b"[]",
+        b'{"payload": "!!", "payloadType": "x", "signatures": []}',
+        b'{"payload": "", "payloadType": "x", "signatures": [{"sig": "x"}], "extra": 1}',
+    ]:
         with pytest.raises(StatementError):
             Envelope.from_json(bad)
     env = Envelope(payload="***", payloadType="x", signatures=[Signature(sig="AAAA")])

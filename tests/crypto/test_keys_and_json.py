@@ -56,8 +56,15 @@ def test_canonical_json_is_rfc8785() -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [b'{"a": 1, "a": 2}', b'{"a": NaN}', b'{"a": Infinity}', b"\xff", b"[" * 100 + b"]" * 100,
-     b"{", b'{"a": 1}' + b" " * (1 << 20)],
+    [
+        b'{"a": 1, "a": 2}',
+        b'{"a": NaN}',
+        b'{"a": Infinity}',
+        b"\xff",
+        b"[" * 100 + b"]" * 100,
+        b"{",
+        b'{"a": 1}' + b" " * (1 << 20),
+    ],
 )
 def test_parse_json_rejects_ambiguous_or_oversized(data: bytes) -> None:
     with pytest.raises(InputError):

@@ -27,16 +27,22 @@ def test_probe(path: Path) -> None:
     probe = json.loads(path.read_text())
     proof = [_b64(p) for p in probe["proof"] or []]
     if "leafIdx" in probe:
+
         def run() -> None:
             merkle.verify_inclusion(
-                _b64(probe["leafHash"]), probe["leafIdx"], probe["treeSize"], proof,
+                _b64(probe["leafHash"]),
+                probe["leafIdx"],
+                probe["treeSize"],
+                proof,
                 _b64(probe["root"]),
             )
     else:
+
         def run() -> None:
             merkle.verify_consistency(
                 probe["size1"], probe["size2"], proof, _b64(probe["root1"]), _b64(probe["root2"])
             )
+
     if probe["wantErr"]:
         with pytest.raises(ProofError):
             run()

@@ -34,5 +34,8 @@ def test_same_roots_and_proofs_as_pymerkle() -> None:
             # pymerkle's consistency proofs use their own decomposition, not RFC 9162
             # paths, so the hashes differ; each side's proof must verify against the other
             # side's roots.
-            verify_consistency(merkle.root(hashes[:old]), merkle.root(hashes[:size]),
-                               theirs.prove_consistency(old, size))
+            verify_consistency(
+                merkle.root(hashes[:old]),
+                merkle.root(hashes[:size]),
+                theirs.prove_consistency(old, size),
+            )

@@ -89,9 +89,7 @@ def test_proofs_need_log_n_tile_reads(tmp_path: Path, monkeypatch: pytest.Monkey
     store._tile_cache.clear()  # type: ignore[attr-defined]
     proof = store.inclusion_proof(12_345, n)
     assert len(reads) <= 12, reads  # a handful of tiles, never a scan of 70k leaves
-    merkle.verify_inclusion(
-        merkle.leaf_hash(b"12345"), 12_345, n, proof, store.root(n)
-    )
+    merkle.verify_inclusion(merkle.leaf_hash(b"12345"), 12_345, n, proof, store.root(n))
     reads.clear()
     store._tile_cache.clear()  # type: ignore[attr-defined]
     store.consistency_proof(33_333, n)

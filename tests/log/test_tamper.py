@@ -30,9 +30,14 @@ def _build(tmp_path: Path, checkpoint_at: int = N) -> tuple[Path, SigningKey]:
 
 def _sql(db: Path, *statements: str) -> None:
     conn = sqlite3.connect(db)
-    for trigger in ["entries_append_only_u", "entries_append_only_d", "tiles_only_grow",
-                    "tiles_never_deleted", "checkpoints_append_only_u",
-                    "checkpoints_append_only_d"]:
+    for trigger in [
+        "entries_append_only_u",
+        "entries_append_only_d",
+        "tiles_only_grow",
+        "tiles_never_deleted",
+        "checkpoints_append_only_u",
+        "checkpoints_append_only_d",
+    ]:
         conn.execute(f"DROP TRIGGER IF EXISTS {trigger}")
     for s in statements:
         conn.execute(s)
@@ -65,8 +70,9 @@ def test_bit_flip_in_stored_leaf_hash(tmp_path: Path) -> None:
     db, key = _build(tmp_path)
     _sql(db)  # drop the guard triggers
     conn = sqlite3.connect(db)
-    blob = bytearray(conn.execute("SELECT hashes FROM tiles WHERE level = 0 AND idx = 1")
-                     .fetchone()[0])
+    blob = bytearray(
+        conn.execute("SELECT hashes FROM tiles WHERE level = 0 AND idx = 1").fetchone()[0]
+    )
     blob[44 * 32 + 7] ^= 0x10  # one bit of the leaf hash of entry 256 + 44 = 300
     conn.execute("UPDATE tiles SET hashes = ? WHERE level = 0 AND idx = 1", (bytes(blob),))
     conn.commit()
@@ -83,8 +89,10 @@ def test_corrupt_interior_tile_is_found(tmp_path: Path) -> None:
     log.checkpoint()
     log.store.close()
     db = tmp_path / "log.db"
-    _sql(db, "UPDATE tiles SET hashes = zeroblob(32) || substr(hashes, 33) "
-             "WHERE level = 1 AND idx = 0")
+    _sql(
+        db,
+        "UPDATE tiles SET hashes = zeroblob(32) || substr(hashes, 33) WHERE level = 1 AND idx = 0",
+    )
     with pytest.raises(IntegrityError) as info:
         fsck(_reader(db, key))
     assert info.value.index == 0
@@ -107,8 +115,12 @@ def test_deleted_last_rows_are_found(tmp_path: Path) -> None:
 
 def test_truncated_log_below_checkpoint_is_a_rollback(tmp_path: Path) -> None:
     db, key = _build(tmp_path, checkpoint_at=N)
-    _sql(db, "DELETE FROM entries WHERE idx >= 512", "DELETE FROM tiles",
-         "INSERT INTO tiles SELECT 0, 0, x'' WHERE 0")  # keep schema, drop the tree
+    _sql(
+        db,
+        "DELETE FROM entries WHERE idx >= 512",
+        "DELETE FROM tiles",
+        "INSERT INTO tiles SELECT 0, 0, x'' WHERE 0",
+    )  # keep schema, drop the tree
     with pytest.raises(IntegrityError, match="rolled back"):
         fsck(_reader(db, key))
 

@@ -16,8 +16,9 @@ DEFAULT_TRAIL = ".fairtrail"
 
 @dataclass
 class State:
-    trail_path: Path = field(default_factory=lambda: Path(os.environ.get("FAIRTRAIL_TRAIL",
-                                                                         DEFAULT_TRAIL)))
+    trail_path: Path = field(
+        default_factory=lambda: Path(os.environ.get("FAIRTRAIL_TRAIL", DEFAULT_TRAIL))
+    )
     wait: float = 10.0
     verbose: bool = False
     out: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))

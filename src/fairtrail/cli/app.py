@@ -32,7 +32,9 @@ app = typer.Typer(
 def _root(
     trail: Annotated[
         Path | None,
-        typer.Option("--trail", "-t", help="Trail folder [env FAIRTRAIL_TRAIL; default .fairtrail]"),
+        typer.Option(
+            "--trail", "-t", help="Trail folder [env FAIRTRAIL_TRAIL; default .fairtrail]"
+        ),
     ] = None,
     wait: Annotated[
         float, typer.Option(help="Seconds to wait for another writer to finish.", min=0)

@@ -13,8 +13,9 @@ from fairtrail.crypto.keys import VerifyingKey
 from fairtrail.errors import KeyFileError
 from fairtrail.statements.actors import Role
 
-keys_app = typer.Typer(help="Create actors, list them, and manage their roles.",
-                       no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Create actors, list them, and manage their roles.", no_args_is_help=True
+)
 
 _AS = typer.Option("--as", help="Admin actor who signs the change [default: the root admin].")
 _KEY = typer.Option("--key", help="Sign with this Ed25519 PEM private key instead.")
@@ -26,8 +27,10 @@ def create(
     role: Annotated[list[Role], typer.Option("--role", "-r", help="Role(s) to give.")],
     public_key: Annotated[
         Path | None,
-        typer.Option(help="Register this existing Ed25519 public key (PEM) instead of "
-                          "making a key pair here."),
+        typer.Option(
+            help="Register this existing Ed25519 public key (PEM) instead of "
+            "making a key pair here."
+        ),
     ] = None,
     actor: Annotated[str | None, _AS] = None,
     key: Annotated[Path | None, _KEY] = None,
@@ -75,8 +78,9 @@ def grant_role(
     """Grant role(s) to an actor (admin-signed)."""
     with STATE.open() as trail:
         receipt = trail.grant_role(name, role, STATE.signer(trail, actor, key))
-        STATE.out.print(f"granted {', '.join(r.value for r in role)} to {name} "
-                        f"at entry {receipt.index}")
+        STATE.out.print(
+            f"granted {', '.join(r.value for r in role)} to {name} at entry {receipt.index}"
+        )
 
 
 @keys_app.command("revoke-role")
@@ -89,5 +93,6 @@ def revoke_role(
     """Revoke role(s) from an actor (admin-signed); the last admin cannot be revoked."""
     with STATE.open() as trail:
         receipt = trail.revoke_role(name, role, STATE.signer(trail, actor, key))
-        STATE.out.print(f"revoked {', '.join(r.value for r in role)} from {name} "
-                        f"at entry {receipt.index}")
+        STATE.out.print(
+            f"revoked {', '.join(r.value for r in role)} from {name} at entry {receipt.index}"
+        )

@@ -51,8 +51,9 @@ def _read_input(path: str) -> bytes:
 
 
 def init(
-    path: Annotated[Path | None, typer.Argument(help="Folder to create [default: --trail].")] =
-    None,
+    path: Annotated[
+        Path | None, typer.Argument(help="Folder to create [default: --trail].")
+    ] = None,
     origin: Annotated[
         str | None, typer.Option(help="Log origin, e.g. example.com/audit [default: random].")
     ] = None,
@@ -67,8 +68,9 @@ def init(
 
 
 def record(
-    file: Annotated[str, typer.Argument(help="Statement JSON file (in-toto Statement v1), "
-                                              "or - for stdin.")],
+    file: Annotated[
+        str, typer.Argument(help="Statement JSON file (in-toto Statement v1), or - for stdin.")
+    ],
     actor: Annotated[str | None, typer.Option("--as", help="Actor whose key signs.")] = None,
     key: Annotated[Path | None, typer.Option(help="Sign with this PEM private key.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the receipt as JSON.")] = False,
@@ -78,11 +80,19 @@ def record(
     with STATE.open() as trail:
         receipt = trail.record(statement, STATE.signer(trail, actor, key))
     if as_json:
-        _print_json({"index": receipt.index, "leaf_hash": _b64(receipt.leaf_hash),
-                     "signer": receipt.signer, "envelope": receipt.envelope.to_dict()})
+        _print_json(
+            {
+                "index": receipt.index,
+                "leaf_hash": _b64(receipt.leaf_hash),
+                "signer": receipt.signer,
+                "envelope": receipt.envelope.to_dict(),
+            }
+        )
     else:
-        STATE.out.print(f"recorded entry {receipt.index} signed by {receipt.signer} "
-                        f"(leaf hash {receipt.leaf_hash.hex()[:16]}…)")
+        STATE.out.print(
+            f"recorded entry {receipt.index} signed by {receipt.signer} "
+            f"(leaf hash {receipt.leaf_hash.hex()[:16]}…)"
+        )
 
 
 def log(
@@ -96,31 +106,48 @@ def log(
         latest = trail.latest_checkpoint()
     if as_json:
         for r in rows:
-            sys.stdout.write(json.dumps({"index": r.index, "predicate_type": r.predicate_type,
-                                         "signer": r.signer, "subject": r.subjects}) + "\n")
+            sys.stdout.write(
+                json.dumps(
+                    {
+                        "index": r.index,
+                        "predicate_type": r.predicate_type,
+                        "signer": r.signer,
+                        "subject": r.subjects,
+                    }
+                )
+                + "\n"
+            )
         return
     table = Table("index", "type", "signer", "subject", title=f"{size} entries")
     for r in rows:
         kind = r.predicate_type.removeprefix(PREDICATE_PREFIX)
-        subject = ", ".join(str(s.get("name") or next(iter(dict(s["digest"]).values()))[:16])  # type: ignore[call-overload]
-                            for s in r.subjects[:3])
+        subject = ", ".join(
+            str(s.get("name") or next(iter(dict(s["digest"]).values()))[:16])  # type: ignore[call-overload]
+            for s in r.subjects[:3]
+        )
         table.add_row(str(r.index), kind, r.signer, subject)
     STATE.out.print(table)
     if latest:
-        STATE.out.print(f"latest checkpoint: size {latest[0].size}, root "
-                        f"{_b64(latest[0].root)}")
+        STATE.out.print(f"latest checkpoint: size {latest[0].size}, root {_b64(latest[0].root)}")
 
 
 def checkpoint(
-    as_json: Annotated[bool, typer.Option("--json", help="Print size, root and note as JSON.")]
-    = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print size, root and note as JSON.")
+    ] = False,
 ) -> None:
     """Self-audit the new entries and sign a C2SP checkpoint over all of them."""
     with STATE.open() as trail:
         body, note = trail.checkpoint()
     if as_json:
-        _print_json({"origin": body.origin, "size": body.size, "root": _b64(body.root),
-                     "note": note.to_bytes().decode("utf-8")})
+        _print_json(
+            {
+                "origin": body.origin,
+                "size": body.size,
+                "root": _b64(body.root),
+                "note": note.to_bytes().decode("utf-8"),
+            }
+        )
     else:
         sys.stdout.write(note.to_bytes().decode("utf-8"))
 
@@ -128,8 +155,9 @@ def checkpoint(
 @prove_app.command("inclusion")
 def prove_inclusion(
     index: Annotated[int, typer.Argument(help="Entry index.")],
-    size: Annotated[int | None, typer.Option(help="Tree size [default: latest checkpoint].")] =
-    None,
+    size: Annotated[
+        int | None, typer.Option(help="Tree size [default: latest checkpoint].")
+    ] = None,
 ) -> None:
     """Prove that entry INDEX is in the tree of SIZE leaves."""
     with STATE.open(writable=False) as trail:
@@ -144,11 +172,16 @@ def prove_inclusion(
             size = latest[0].size
         proof = trail.prove_inclusion(index, size)
         note = trail.checkpoint_note(size)
-    _print_json({
-        "index": proof.index, "size": proof.size, "leaf_hash": _b64(proof.leaf_hash),
-        "hashes": [_b64(h) for h in proof.hashes], "root": _b64(proof.root),
-        "checkpoint": note.to_bytes().decode("utf-8") if note else None,
-    })
+    _print_json(
+        {
+            "index": proof.index,
+            "size": proof.size,
+            "leaf_hash": _b64(proof.leaf_hash),
+            "hashes": [_b64(h) for h in proof.hashes],
+            "root": _b64(proof.root),
+            "checkpoint": note.to_bytes().decode("utf-8") if note else None,
+        }
+    )
 
 
 @prove_app.command("consistency")
@@ -160,11 +193,16 @@ def prove_consistency(
     with STATE.open(writable=False) as trail:
         proof = trail.prove_consistency(old, new)
         notes = [trail.checkpoint_note(old), trail.checkpoint_note(new)]
-    _print_json({
-        "size1": proof.size1, "size2": proof.size2, "root1": _b64(proof.root1),
-        "root2": _b64(proof.root2), "hashes": [_b64(h) for h in proof.hashes],
-        "checkpoints": [n.to_bytes().decode("utf-8") if n else None for n in notes],
-    })
+    _print_json(
+        {
+            "size1": proof.size1,
+            "size2": proof.size2,
+            "root1": _b64(proof.root1),
+            "root2": _b64(proof.root2),
+            "hashes": [_b64(h) for h in proof.hashes],
+            "checkpoints": [n.to_bytes().decode("utf-8") if n else None for n in notes],
+        }
+    )
 
 
 def verify(
@@ -172,24 +210,45 @@ def verify(
 ) -> None:
     """Check everything: every leaf, stored hash, checkpoint and signature. Exit 3 on tampering."""
     with STATE.open(writable=False) as trail:
-        with Progress(TextColumn("verifying"), BarColumn(), TextColumn("{task.completed:,}/"
-                      "{task.total:,}"), TimeRemainingColumn(), transient=True,
-                      disable=as_json or not sys.stderr.isatty(),
-                      console=None) as bar:
+        with Progress(
+            TextColumn("verifying"),
+            BarColumn(),
+            TextColumn("{task.completed:,}/{task.total:,}"),
+            TimeRemainingColumn(),
+            transient=True,
+            disable=as_json or not sys.stderr.isatty(),
+            console=None,
+        ) as bar:
             task = bar.add_task("verify", total=trail.log.size)
             report = trail.verify(lambda done, total: bar.update(task, completed=done))
     if as_json:
-        _print_json({"ok": True, "size": report.log.size, "root": _b64(report.log.root),
-                     "checkpoints": report.log.checkpoints, "statements": report.statements,
-                     "actors": report.actors})
+        _print_json(
+            {
+                "ok": True,
+                "size": report.log.size,
+                "root": _b64(report.log.root),
+                "checkpoints": report.log.checkpoints,
+                "statements": report.statements,
+                "actors": report.actors,
+            }
+        )
         return
-    STATE.out.print(f"✓ log: {report.log.size} entries, every leaf and stored hash "
-                    f"recomputed; root {_b64(report.log.root)}")
-    STATE.out.print(f"✓ checkpoints: {report.log.checkpoints} signed and mutually consistent"
-                    + (f" (latest at size {report.log.latest_checkpoint})"
-                       if report.log.latest_checkpoint is not None else ""))
-    STATE.out.print(f"✓ statements: {report.statements} signatures valid against the keyring "
-                    f"({report.actors} actors)")
+    STATE.out.print(
+        f"✓ log: {report.log.size} entries, every leaf and stored hash "
+        f"recomputed; root {_b64(report.log.root)}"
+    )
+    STATE.out.print(
+        f"✓ checkpoints: {report.log.checkpoints} signed and mutually consistent"
+        + (
+            f" (latest at size {report.log.latest_checkpoint})"
+            if report.log.latest_checkpoint is not None
+            else ""
+        )
+    )
+    STATE.out.print(
+        f"✓ statements: {report.statements} signatures valid against the keyring "
+        f"({report.actors} actors)"
+    )
 
 
 def register_log_commands(app: typer.Typer) -> None:

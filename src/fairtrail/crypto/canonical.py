@@ -52,9 +52,7 @@ def parse_json(data: bytes | str, *, what: str = "JSON", max_bytes: int = MAX_JS
     except UnicodeDecodeError as exc:
         raise InputError(f"{what} is not valid UTF-8 (byte {exc.start})") from None
     try:
-        value = json.loads(
-            text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant
-        )
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise InputError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
     except RecursionError:

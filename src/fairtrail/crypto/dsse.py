@@ -96,7 +96,7 @@ def sign_envelope(payload_type: str, payload: bytes, signers: Sequence[SigningKe
     message = pae(payload_type, payload)
     return Envelope(
         payload=base64.b64encode(payload).decode("ascii"),
-        payloadType=payload_type,
+        payload_type=payload_type,
         signatures=[
             Signature(keyid=s.key_id, sig=base64.b64encode(s.sign(message)).decode("ascii"))
             for s in signers

@@ -136,8 +136,11 @@ class SignedNote:
 
 
 class NoteVerifier(Protocol):
-    name: str
-    key_id: bytes
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def key_id(self) -> bytes: ...
 
     def verify(self, text: str, signature: bytes) -> bool: ...
 
@@ -295,6 +298,9 @@ def parse_vkey(vkey: str) -> Ed25519NoteVerifier:
         raise NoteError("verifier key is not an Ed25519 note key")
     verifier = Ed25519NoteVerifier(name, VerifyingKey(material[1:]))
     if verifier.key_id.hex() != key_id_hex.lower():
-        raise NoteError("verifier key ID does not match its key", expected=verifier.key_id.hex(),
-                        actual=key_id_hex)
+        raise NoteError(
+            "verifier key ID does not match its key",
+            expected=verifier.key_id.hex(),
+            actual=key_id_hex,
+        )
     return verifier

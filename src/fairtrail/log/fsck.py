@@ -94,8 +94,10 @@ def fsck(log: TransparencyLog, progress: Callable[[int, int], None] | None = Non
     root = merkle.compact_root(compact)
     if root != store.root(size):
         raise IntegrityError(
-            "stored tree head disagrees with the entries", index=size, expected=root,
-            actual=store.root(size)
+            "stored tree head disagrees with the entries",
+            index=size,
+            expected=root,
+            actual=store.root(size),
         )
     _check_consistency_chain(store, stored_checkpoints)
     latest = stored_checkpoints[-1].size if stored_checkpoints else None
@@ -198,7 +200,9 @@ def _check_checkpoint_root(
             actual=computed,
         )
     if cp.compact != b"".join(partial):
-        raise IntegrityError(f"stored compact range of checkpoint {cp.size} is damaged", index=cp.size)
+        raise IntegrityError(
+            f"stored compact range of checkpoint {cp.size} is damaged", index=cp.size
+        )
 
 
 def _check_consistency_chain(store: Store, checkpoints: list[StoredCheckpoint]) -> None:

@@ -45,7 +45,8 @@ MAX_PROOF_HASHES = 64
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 _MAX_SIZE = 2**63
 
-#: (level, index) -> hash of the perfect subtree covering leaves [index*2**level, (index+1)*2**level).
+#: (level, index) -> hash of the perfect subtree over leaves
+#: [index * 2**level, (index + 1) * 2**level).
 SubtreeHash = Callable[[int, int], bytes]
 
 _sha256 = hashlib.sha256

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from fairtrail.errors import (
-    IntegrityError,
     InputError,
+    IntegrityError,
     ProofRequestError,
     StoreError,
     StoreFailedError,
@@ -265,7 +265,8 @@ class SqliteStore:
         with self._snapshot() as size:
             _check_range(start, end, size)
             rows = self._conn.execute(
-                "SELECT idx, CAST(data AS BLOB) FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx",
+                "SELECT idx, CAST(data AS BLOB) FROM entries "
+                "WHERE idx >= ? AND idx < ? ORDER BY idx",
                 (start, end),
             ).fetchall()
         if len(rows) != end - start or any(int(i) != start + n for n, (i, _) in enumerate(rows)):
@@ -279,7 +280,8 @@ class SqliteStore:
         while True:
             with self._mutex:
                 rows = self._conn.execute(
-                    "SELECT idx, CAST(data AS BLOB) FROM entries WHERE idx >= ? ORDER BY idx LIMIT ?",
+                    "SELECT idx, CAST(data AS BLOB) FROM entries "
+                    "WHERE idx >= ? ORDER BY idx LIMIT ?",
                     (pos, chunk),
                 ).fetchall()
             if not rows:

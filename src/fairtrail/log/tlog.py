@@ -164,7 +164,8 @@ class TransparencyLog:
             )
         if self.store.root(previous.size) != previous.root:
             raise IntegrityError(
-                f"stored tree no longer matches signed checkpoint {previous.size}; refusing to sign",
+                f"stored tree no longer matches signed checkpoint {previous.size}; "
+                "refusing to sign",
                 expected=previous.root,
                 actual=self.store.root(previous.size),
             )

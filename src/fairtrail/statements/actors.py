@@ -81,7 +81,7 @@ def actor_statement(
     )
     return Statement(
         subject=[Subject(name=f"actor:{name}", digest={"sha256": key.key_id})],
-        predicateType=ACTOR_PREDICATE,
+        predicate_type=ACTOR_PREDICATE,
         predicate=change.model_dump(mode="json"),
     )
 

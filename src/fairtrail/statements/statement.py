@@ -33,8 +33,15 @@ MAX_SUBJECTS = 1024
 _ALGORITHM = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _HEX = re.compile(r"^[0-9a-f]+$")
 _URI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:[^\s]+$")
-_HEX_DIGESTS = {"sha256": 64, "sha384": 96, "sha512": 128, "sha1": 40, "blake2b": 128,
-                "blake3": 64, "gitcommit": 40}
+_HEX_DIGESTS = {
+    "sha256": 64,
+    "sha384": 96,
+    "sha512": 128,
+    "sha1": 40,
+    "blake2b": 128,
+    "blake3": 64,
+    "gitcommit": 40,
+}
 
 
 def predicate_type(kind: str) -> str:
@@ -70,7 +77,7 @@ class Statement(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     type_: Literal["https://in-toto.io/Statement/v1"] = Field(
-        default=STATEMENT_TYPE, alias="_type"
+        default="https://in-toto.io/Statement/v1", alias="_type"
     )
     subject: list[Subject] = Field(min_length=1, max_length=MAX_SUBJECTS)
     predicate_type: str = Field(alias="predicateType", min_length=1, max_length=512)
