@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from fairtrail.crypto import SigningKey
-from fairtrail.errors import IntegrityError
+from fairtrail.errors import IntegrityError, ProofError
 from fairtrail.log import TransparencyLog, fsck
+from fairtrail.log._tiles import TILE_WIDTH
 from tests.log.helpers import leaf, make_log
 
 N = 1000
@@ -70,11 +71,11 @@ def test_bit_flip_in_stored_leaf_hash(tmp_path: Path) -> None:
     db, key = _build(tmp_path)
     _sql(db)  # drop the guard triggers
     conn = sqlite3.connect(db)
-    blob = bytearray(
-        conn.execute("SELECT hashes FROM tiles WHERE level = 0 AND idx = 1").fetchone()[0]
-    )
-    blob[44 * 32 + 7] ^= 0x10  # one bit of the leaf hash of entry 256 + 44 = 300
-    conn.execute("UPDATE tiles SET hashes = ? WHERE level = 0 AND idx = 1", (bytes(blob),))
+    tile, offset = divmod(300, TILE_WIDTH)
+    row = conn.execute("SELECT hashes FROM tiles WHERE level = 0 AND idx = ?", (tile,))
+    blob = bytearray(row.fetchone()[0])
+    blob[offset * 32 + 7] ^= 0x10  # one bit of the stored leaf hash of entry 300
+    conn.execute("UPDATE tiles SET hashes = ? WHERE level = 0 AND idx = ?", (bytes(blob), tile))
     conn.commit()
     conn.close()
     with pytest.raises(IntegrityError) as info:
@@ -82,21 +83,39 @@ def test_bit_flip_in_stored_leaf_hash(tmp_path: Path) -> None:
     assert info.value.index == 300
 
 
-def test_corrupt_interior_tile_is_found(tmp_path: Path) -> None:
+def _three_tiles_of_256(tmp_path: Path) -> tuple[Path, SigningKey]:
     key = SigningKey.generate()
     log = make_log(tmp_path / "log.db", key)
     log.append([leaf(i) for i in range(256 * 3)])
     log.checkpoint()
     log.store.close()
-    db = tmp_path / "log.db"
+    return tmp_path / "log.db", key
+
+
+@pytest.mark.parametrize("level", [1, 2])
+def test_corrupt_interior_tile_is_found(tmp_path: Path, level: int) -> None:
+    db, key = _three_tiles_of_256(tmp_path)
     _sql(
         db,
-        "UPDATE tiles SET hashes = zeroblob(32) || substr(hashes, 33) WHERE level = 1 AND idx = 0",
+        f"UPDATE tiles SET hashes = zeroblob(32) || substr(hashes, 33) "
+        f"WHERE level = {level} AND idx = 0",
     )
     with pytest.raises(IntegrityError) as info:
         fsck(_reader(db, key))
     assert info.value.index == 0
-    # and the writer refuses to sign a new checkpoint over it (tree != last checkpoint)
+    # a proof through the damaged hashes never leaves the log: it fails closed
+    with pytest.raises((IntegrityError, ProofError)):
+        # entry 16's proof uses the zeroed level-4 hash over entries 0..15 as a sibling
+        _reader(db, key).prove_inclusion(16**level, 256 * 3)
+
+
+def test_signing_refused_when_the_signed_tree_changed(tmp_path: Path) -> None:
+    """The top stored hashes (what the last checkpoint's root is made of) are damaged."""
+    db, key = _three_tiles_of_256(tmp_path)
+    _sql(
+        db,
+        "UPDATE tiles SET hashes = zeroblob(32) || substr(hashes, 33) WHERE level = 2 AND idx = 0",
+    )
     writer = make_log(db, key, create=False)
     writer.append([b"more"])
     with pytest.raises(IntegrityError, match="refusing to sign"):

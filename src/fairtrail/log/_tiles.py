@@ -1,11 +1,15 @@
-"""Stored subtree hashes, arranged as tiles (the C2SP tlog-tiles layout, height 8).
+"""Stored subtree hashes, arranged as tiles (the C2SP tlog-tiles layout, height 4).
 
-A tile at level T, index i holds up to 256 consecutive hashes of tree level 8*T:
-level 0 tiles hold leaf hashes, a level 1 tile holds the roots of 256 full level 0
-tiles, and so on. Any perfect subtree hash is then at most 128 hashes away from a
-stored one, so a proof needs O(log n / 8) tile reads and a few hundred SHA-256 calls,
+A tile at level T, index i holds up to 16 consecutive hashes of tree level 4*T:
+level 0 tiles hold leaf hashes, a level 1 tile holds the roots of 16 full level 0
+tiles, and so on. Any perfect subtree hash is then at most 8 hashes away from a
+stored one, so a proof needs O(log n / 4) point reads and a few dozen SHA-256 calls,
 whatever the size of the log. Tiles only ever grow: a partial tile is rewritten with
 more hashes appended, a full tile never changes.
+
+Why height 4 and not C2SP's 8: with height 8 a proof re-hashes up to ~250 stored
+hashes per tile level (~0.7 ms at 100k leaves, measured); height 4 needs ~11, and the
+extra point reads are cheap in SQLite. Height-8 tiles for serving are two stored levels.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-TILE_HEIGHT = 8
+TILE_HEIGHT = 4
 TILE_WIDTH = 1 << TILE_HEIGHT
 HASH_SIZE = 32
 FULL_TILE_BYTES = TILE_WIDTH * HASH_SIZE
@@ -29,8 +33,26 @@ def perfect_root(hashes: list[bytes]) -> bytes:
     """Root of a perfect subtree given its bottom row (length a power of two)."""
     row = hashes
     while len(row) > 1:
-        row = [_sha256(b"\x01" + row[i] + row[i + 1]).digest() for i in range(0, len(row), 2)]
+        row = next_level(row)
     return row[0]
+
+
+def next_level(row: list[bytes]) -> list[bytes]:
+    """The parents of every complete pair in `row` (an odd last hash is left out).
+
+    One list comprehension per tree level keeps Python overhead per hash minimal:
+    appends and fsck hash a whole batch level by level instead of tile by tile.
+    """
+    sha = _sha256
+    return [sha(b"\x01" + row[i] + row[i + 1]).digest() for i in range(0, len(row) - 1, 2)]
+
+
+def tile_roots(row: list[bytes]) -> list[bytes]:
+    """Roots of every complete, aligned group of TILE_WIDTH hashes in `row`."""
+    complete = row[: len(row) - len(row) % TILE_WIDTH]
+    for _ in range(TILE_HEIGHT):
+        complete = next_level(complete)
+    return complete
 
 
 def tile_width_at(size: int, level: int, index: int) -> int:
@@ -68,23 +90,11 @@ class TileFrontier:
         while incoming:
             if level == len(partial):
                 partial.append(b"")
-            buf = bytearray(partial[level])
-            tile_index = (self.size >> (TILE_HEIGHT * level)) >> TILE_HEIGHT
-            completed: list[bytes] = []
-            pos = 0
-            while pos < len(incoming):
-                room = TILE_WIDTH - len(buf) // HASH_SIZE
-                chunk = incoming[pos : pos + room]
-                pos += len(chunk)
-                buf += b"".join(chunk)
-                if len(buf) == FULL_TILE_BYTES:
-                    full = bytes(buf)
-                    writes[(level, tile_index)] = full
-                    completed.append(perfect_root(split_hashes(full)))
-                    tile_index += 1
-                    buf = bytearray()
-            if buf:
-                writes[(level, tile_index)] = bytes(buf)
-            partial[level] = bytes(buf)
-            level, incoming = level + 1, completed
+            row = split_hashes(partial[level]) + incoming
+            first_tile = (self.size >> (TILE_HEIGHT * level)) >> TILE_HEIGHT
+            for n, t0 in enumerate(range(0, len(row), TILE_WIDTH)):
+                writes[(level, first_tile + n)] = b"".join(row[t0 : t0 + TILE_WIDTH])
+            rest = len(row) % TILE_WIDTH
+            partial[level] = b"".join(row[len(row) - rest :]) if rest else b""
+            level, incoming = level + 1, tile_roots(row)
         return TileFrontier(new_size, partial), writes

@@ -25,7 +25,7 @@ from fairtrail.log.tlog import TransparencyLog
 
 __all__ = ["FsckReport", "fsck"]
 
-_CHUNK_TILES = 64
+_CHUNK_TILES = 4096  # 65,536 entries per read
 
 
 @dataclass(frozen=True)
@@ -62,10 +62,12 @@ def fsck(log: TransparencyLog, progress: Callable[[int, int], None] | None = Non
         if first != done:
             raise IntegrityError(f"entry {done} is missing from the store", index=done)
         hashes = [sha(b"\x00" + data).digest() for _, data in rows]
+        first_tile = done // TILE_WIDTH
+        stored_tiles = store.tiles(0, first_tile, first_tile + -(-len(hashes) // TILE_WIDTH))
         for t0 in range(0, len(hashes), TILE_WIDTH):
             tile_hashes = hashes[t0 : t0 + TILE_WIDTH]
             start = done + t0
-            stored = store.tile(0, start // TILE_WIDTH)
+            stored = stored_tiles.get(start // TILE_WIDTH, b"")
             if stored != b"".join(tile_hashes):
                 _raise_leaf_mismatch(start, tile_hashes, stored)
             while pending and pending[0].size <= start + len(tile_hashes):
@@ -108,16 +110,18 @@ class _ChunkIter:
     """Yield (first index, rows) in tile-aligned chunks, checking contiguity."""
 
     def __init__(self, store: Store, size: int) -> None:
-        self._iter = store.iter_entries(0, _CHUNK_TILES * TILE_WIDTH)
+        self._store = store
+        self._next = 0
         self._size = size
 
     def __iter__(self) -> _ChunkIter:
         return self
 
     def __next__(self) -> tuple[int, list[tuple[int, bytes]]]:
-        rows = list(itertools.islice(self._iter, _CHUNK_TILES * TILE_WIDTH))
+        rows = self._store.read_rows(self._next, _CHUNK_TILES * TILE_WIDTH)
         if not rows:
             raise StopIteration
+        self._next = rows[-1][0] + 1
         first = rows[0][0]
         if rows[-1][0] != first + len(rows) - 1:  # indices are unique and sorted
             for n, (idx, _) in enumerate(rows):

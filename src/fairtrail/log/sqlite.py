@@ -79,7 +79,7 @@ CREATE TRIGGER IF NOT EXISTS tiles_never_deleted BEFORE DELETE ON tiles
 BEGIN SELECT RAISE(ABORT, 'tiles are append-only'); END;
 """
 
-_TILE_CACHE_SIZE = 4096  # full tiles are immutable; 4096 * 8 KiB = 32 MiB at most
+_TILE_CACHE_SIZE = 65536  # full tiles are immutable; 65536 * 512 B = 32 MiB at most
 
 
 class SqliteStore:
@@ -277,18 +277,16 @@ class SqliteStore:
 
     def iter_entries(self, start: int = 0, chunk: int = 65536) -> Iterator[tuple[int, bytes]]:
         pos = start
-        while True:
-            with self._mutex:
-                rows = self._conn.execute(
-                    "SELECT idx, CAST(data AS BLOB) FROM entries "
-                    "WHERE idx >= ? ORDER BY idx LIMIT ?",
-                    (pos, chunk),
-                ).fetchall()
-            if not rows:
-                return
-            for idx, data in rows:
-                yield int(idx), data
-            pos = int(rows[-1][0]) + 1
+        while rows := self.read_rows(pos, chunk):
+            yield from rows
+            pos = rows[-1][0] + 1
+
+    def read_rows(self, start: int, limit: int) -> list[tuple[int, bytes]]:
+        with self._mutex:
+            return self._conn.execute(
+                "SELECT idx, CAST(data AS BLOB) FROM entries WHERE idx >= ? ORDER BY idx LIMIT ?",
+                (start, limit),
+            ).fetchall()
 
     def leaf_hashes(self, start: int, end: int) -> list[bytes]:
         with self._snapshot() as size:
@@ -302,6 +300,15 @@ class SqliteStore:
     def tile(self, level: int, index: int) -> bytes:
         with self._mutex:
             return self._raw_tile(level, index)
+
+    def tiles(self, level: int, start: int, end: int) -> dict[int, bytes]:
+        with self._mutex:
+            rows = self._conn.execute(
+                "SELECT idx, CAST(hashes AS BLOB) FROM tiles WHERE level = ? AND idx >= ? "
+                "AND idx < ?",
+                (level, start, end),
+            ).fetchall()
+        return {int(i): bytes(h) for i, h in rows}
 
     def subtree_hash(self, level: int, index: int) -> bytes:
         with self._snapshot() as size:

@@ -54,10 +54,19 @@ class Store(Protocol):
         """(index, data) for every stored entry from `start`, in order, as stored."""
         ...
 
+    def read_rows(self, start: int, limit: int) -> list[tuple[int, bytes]]:
+        """Up to `limit` stored (index, data) rows with index >= `start`, in order, as stored
+        (gaps included: this is what integrity checks read)."""
+        ...
+
     def leaf_hashes(self, start: int, end: int) -> list[bytes]: ...
 
     def tile(self, level: int, index: int) -> bytes:
         """The stored hashes of tile (level, index), concatenated (b"" if absent)."""
+        ...
+
+    def tiles(self, level: int, start: int, end: int) -> dict[int, bytes]:
+        """Stored tiles of `level` with index in [start, end), by index (bulk read)."""
         ...
 
     def subtree_hash(self, level: int, index: int) -> bytes: ...

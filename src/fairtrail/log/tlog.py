@@ -21,6 +21,7 @@ checkpoint for one size.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fairtrail.crypto.keys import SigningKey
@@ -219,9 +220,9 @@ class TransparencyLog:
                 actual=leaf,
             )
         proof = InclusionProof(
-            index, size, leaf, self.store.inclusion_proof(index, size), self.store.root(size)
+            index, size, leaf, self.store.inclusion_proof(index, size), self._trusted_root(size)
         )
-        proof.verify()
+        _fail_closed(proof.verify)
         return proof
 
     def prove_consistency(self, size1: int, size2: int) -> ConsistencyProof:
@@ -236,12 +237,38 @@ class TransparencyLog:
         proof = ConsistencyProof(
             size1,
             size2,
-            self.store.root(size1),
-            self.store.root(size2),
+            self._trusted_root(size1),
+            self._trusted_root(size2),
             self.store.consistency_proof(size1, size2),
         )
-        proof.verify()
+        _fail_closed(proof.verify)
         return proof
+
+    def _trusted_root(self, size: int) -> bytes:
+        """The signed root at `size` if a checkpoint exists there, else the stored tree's.
+
+        A proof built from damaged stored hashes must not verify against a root built
+        from the same damage; against the signed root it fails, and nothing is served.
+        """
+        root = self.store.root(size)
+        for stored in self.store.checkpoints():
+            if stored.size == size:
+                signed = self.open_stored(stored)[0].root
+                if signed != root:
+                    raise IntegrityError(
+                        f"stored tree at size {size} no longer matches its signed checkpoint",
+                        expected=signed,
+                        actual=root,
+                    )
+                return signed
+        return root
+
+
+def _fail_closed(check: Callable[[], None]) -> None:
+    try:
+        check()
+    except ProofError as exc:
+        raise IntegrityError(f"refusing to serve a proof that does not verify: {exc}") from exc
 
 
 def _check_int(name: str, value: int) -> None:
