@@ -30,8 +30,12 @@ LEAF = 200
 
 
 def leaves(n: int, seed: int) -> list[bytes]:
-    blob = random.Random(seed).randbytes(n * LEAF)
-    return [blob[i : i + LEAF] for i in range(0, len(blob), LEAF)]
+    rng = random.Random(seed)
+    out: list[bytes] = []
+    for start in range(0, n, 100_000):
+        blob = rng.randbytes(min(100_000, n - start) * LEAF)
+        out.extend(blob[i : i + LEAF] for i in range(0, len(blob), LEAF))
+    return out
 
 
 def timed(fn) -> float:  # type: ignore[no-untyped-def]
@@ -74,14 +78,18 @@ def bench_ours(data: list[bytes], batch: int, folder: Path) -> dict[str, float]:
     return out
 
 
-def bench_pymerkle(data: list[bytes], batch: int, folder: Path, proof_size: int) -> dict[str, float]:
+def bench_pymerkle(
+    data: list[bytes], batch: int, folder: Path, proof_size: int
+) -> dict[str, float]:
     tree = SqliteTree(str(folder / "pymerkle.db"))
     n = len(data)
     t = timed(lambda: [tree.append_entries(data[i : i + batch]) for i in range(0, n, batch)])
     out = {"append_per_s": n / t}
     rng = random.Random(1)
     size = min(proof_size, n)
-    incl = [timed(lambda: tree.prove_inclusion(rng.randrange(1, size + 1), size)) for _ in range(20)]
+    incl = [
+        timed(lambda: tree.prove_inclusion(rng.randrange(1, size + 1), size)) for _ in range(20)
+    ]
     out["incl_ms"] = median_ms(incl)
     out["proof_size"] = size
     tree.close()
@@ -95,10 +103,14 @@ def main() -> None:
     parser.add_argument("--pymerkle-proof-size", type=int, default=100_000)
     parser.add_argument("--skip-pymerkle-above", type=int, default=1_000_000)
     args = parser.parse_args()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}, SQLite {__import__('sqlite3').sqlite_version}")
-    print("| leaves | fairtrail append/s | pymerkle append/s | ratio | incl. proof median "
-          "cold / warm (p99) | consistency median | pymerkle incl. proof | verify leaves/s |")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, SQLite {__import__('sqlite3').sqlite_version}"
+    )
+    print(
+        "| leaves | fairtrail append/s | pymerkle append/s | ratio | incl. proof median "
+        "cold / warm (p99) | consistency median | pymerkle incl. proof | verify leaves/s |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for n in (int(s) for s in args.sizes.split(",")):
         data = leaves(n, seed=n)
@@ -106,7 +118,8 @@ def main() -> None:
             ours = bench_ours(data, args.batch, Path(tmp))
             theirs = (
                 bench_pymerkle(data, args.batch, Path(tmp), args.pymerkle_proof_size)
-                if n <= args.skip_pymerkle_above else None
+                if n <= args.skip_pymerkle_above
+                else None
             )
         their_append = f"{theirs['append_per_s']:,.0f}" if theirs else "(skipped)"
         ratio = f"{ours['append_per_s'] / theirs['append_per_s']:.2f}x" if theirs else "-"
