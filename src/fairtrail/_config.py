@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from fairtrail._validation import first_error
 from fairtrail.crypto.canonical import parse_json
 from fairtrail.errors import ConfigError
 
@@ -62,9 +63,7 @@ class TrailConfig(BaseModel):
         try:
             return cls.model_validate(value)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "config"
-            raise ConfigError(f"{paths.config}: {where}: {first['msg']}") from None
+            raise ConfigError(f"{paths.config}: {first_error(exc, 'config')}") from None
 
     def save(self, paths: TrailPaths) -> None:
         """Write atomically: a temporary file, fsync, rename, fsync the folder."""

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from fairtrail._validation import first_error
 from fairtrail.crypto.canonical import canonical_json, parse_json
 from fairtrail.crypto.keys import SigningKey, VerifyingKey
 from fairtrail.errors import SignatureError, StatementError
@@ -85,9 +86,9 @@ class Envelope(BaseModel):
         try:
             return cls.model_validate(value)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "envelope"
-            raise StatementError(f"invalid DSSE envelope at {where}: {first['msg']}") from None
+            raise StatementError(
+                f"invalid DSSE envelope at {first_error(exc, 'envelope')}"
+            ) from None
 
 
 def sign_envelope(payload_type: str, payload: bytes, signers: Sequence[SigningKey]) -> Envelope:

@@ -19,6 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from fairtrail._validation import first_error
 from fairtrail.crypto.keys import VerifyingKey
 from fairtrail.errors import StatementError, UnknownSignerError
 from fairtrail.statements.statement import Statement, Subject, predicate_type
@@ -130,9 +131,8 @@ class Keyring:
         try:
             change = ActorChange.model_validate(statement.predicate)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "predicate"
-            raise StatementError(f"invalid actor statement at {where}: {first['msg']}") from None
+            msg = first_error(exc, "predicate")
+            raise StatementError(f"invalid actor statement at {msg}") from None
         try:
             key = change.key
         except (ValueError, StatementError) as exc:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from fairtrail._validation import first_error
 from fairtrail.crypto.canonical import canonical_json, parse_json
 from fairtrail.errors import StatementError
 
@@ -104,9 +105,7 @@ class Statement(BaseModel):
         try:
             return cls.model_validate(value)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or what
-            raise StatementError(f"invalid {what} at {where}: {first['msg']}") from None
+            raise StatementError(f"invalid {what} at {first_error(exc, what)}") from None
 
     @classmethod
     def from_json(cls, data: bytes | str, *, what: str = "statement") -> Statement:
