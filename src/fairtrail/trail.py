@@ -322,12 +322,13 @@ class Trail:
         count = 0
         for index, data in self.store.iter_entries():
             try:
-                accepted = _accept(Envelope.from_json(data), keyring)
+                envelope = Envelope.from_json(data)
+                accepted = _accept(envelope, keyring)
             except (InputError, SignatureError) as exc:
                 raise IntegrityError(
                     f"entry {index} is not a statement signed by a known actor: {exc}", index=index
                 ) from None
-            if canonical_json(Envelope.from_json(data).to_dict()) != bytes(data):
+            if canonical_json(envelope.to_dict()) != bytes(data):
                 raise IntegrityError(f"entry {index} is not in canonical form", index=index)
             if accepted.change is not None:
                 keyring.apply(accepted.change, index)

@@ -55,12 +55,6 @@ def tile_roots(row: list[bytes]) -> list[bytes]:
     return complete
 
 
-def tile_width_at(size: int, level: int, index: int) -> int:
-    """How many hashes tile (level, index) holds in a tree of `size` leaves."""
-    count = size >> (TILE_HEIGHT * level)  # hashes stored at this tile level
-    return max(0, min(TILE_WIDTH, count - index * TILE_WIDTH))
-
-
 def locate(level: int, index: int) -> tuple[int, int, int, int]:
     """Where the perfect subtree (level, index) lives: (tile level, tile index, offset, count)."""
     tile_level, rest = divmod(level, TILE_HEIGHT)

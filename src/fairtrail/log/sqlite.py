@@ -291,10 +291,10 @@ class SqliteStore:
     def leaf_hashes(self, start: int, end: int) -> list[bytes]:
         with self._snapshot() as size:
             _check_range(start, end, size)
-            out: list[bytes] = []
-            for tile_index in range(start // TILE_WIDTH, (end - 1) // TILE_WIDTH + 1 if end else 0):
-                out.extend(split_hashes(self._tile(0, tile_index, size)))
-            base = (start // TILE_WIDTH) * TILE_WIDTH
+            first, last = start // TILE_WIDTH, -(-end // TILE_WIDTH)
+            stored = self.tiles(0, first, last)  # one range read, not a query per tile
+            out = [h for i in range(first, last) for h in split_hashes(stored.get(i, b""))]
+            base = first * TILE_WIDTH
             return out[start - base : end - base]
 
     def tile(self, level: int, index: int) -> bytes:
