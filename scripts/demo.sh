@@ -52,13 +52,17 @@ if "$ft" record "$work/model.json" --key "$work/stranger.key"; then echo "UNEXPE
 step "8. Tamper with a copy of the trail: rewrite entry 3 (the dataset) in the database"
 cp -r "$work/trail" "$work/tampered"
 "$py" - "$work/tampered/log.db" <<'PY'
-import base64, json, sqlite3, sys
+import base64, json, sqlite3, struct, sys
 db = sqlite3.connect(sys.argv[1])
-db.execute("DROP TRIGGER entries_append_only_u")  # an attacker with the file can do this
-envelope = json.loads(db.execute("SELECT data FROM entries WHERE idx = 3").fetchone()[0])
+db.execute("DROP TRIGGER bundles_append_only_u")  # an attacker with the file can do this
+# each `fairtrail record` is its own one-entry bundle: (first index, lengths, data)
+envelope = json.loads(db.execute("SELECT data FROM bundles WHERE first = 3").fetchone()[0])
 payload = base64.b64decode(envelope["payload"]).replace(b"CC-BY-4.0", b"CC0-1.0")
 envelope["payload"] = base64.b64encode(payload).decode()
-db.execute("UPDATE entries SET data = ? WHERE idx = 3", (json.dumps(envelope).encode(),))
+data = json.dumps(envelope).encode()
+db.execute(
+    "UPDATE bundles SET lengths = ?, data = ? WHERE first = 3", (struct.pack(">I", len(data)), data)
+)
 db.commit()
 print("entry 3: dataset licence CC-BY-4.0 quietly rewritten to CC0-1.0")
 PY

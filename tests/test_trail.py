@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from fairtrail.errors import (
     UnknownSignerError,
 )
 from fairtrail.statements import PAYLOAD_TYPE
+from tests.log.helpers import rewrite_entry
 
 STATEMENT = {
     "_type": "https://in-toto.io/Statement/v1",
@@ -131,10 +131,7 @@ def test_verify_reports_tampered_entry(trail: Trail) -> None:
     trail.checkpoint()
     path = trail.paths.root
     trail.close()
-    conn = sqlite3.connect(path / "log.db")
-    conn.execute("DROP TRIGGER entries_append_only_u")
-    conn.execute("UPDATE entries SET data = CAST(data AS BLOB) || x'20' WHERE idx = 1")
-    conn.commit()
+    rewrite_entry(path / "log.db", 1, lambda data: data + b" ")
     with Trail.open(path, writable=False) as again, pytest.raises(IntegrityError) as info:
         again.verify()
     assert info.value.index == 1

@@ -317,10 +317,16 @@ class Trail:
     def verify(self, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
         """Check everything: the Merkle log (fsck), then every statement's signature,
         replaying the keyring from entry 0 so each signer is checked as of its time."""
+        with self.store.snapshot():  # one state of the log for both passes
+            return self._verify(progress)
+
+    def _verify(self, progress: Callable[[int, int], None] | None) -> VerifyReport:
         report = fsck(self.log, progress)
         keyring = Keyring(self.config.admin_name, self.root_key)
         count = 0
         for index, data in self.store.iter_entries():
+            if index >= report.size:
+                break
             try:
                 envelope = Envelope.from_json(data)
                 accepted = _accept(envelope, keyring)

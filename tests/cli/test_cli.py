@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.log.helpers import rewrite_entry
 
 STATEMENT = {
     "_type": "https://in-toto.io/Statement/v1",
@@ -135,11 +136,7 @@ def test_tampering_exit_3_names_the_index(trail: Path, tmp_path: Path) -> None:
 
     copy = tmp_path / "copy"
     shutil.copytree(trail, copy)
-    conn = sqlite3.connect(copy / "log.db")
-    conn.execute("DROP TRIGGER entries_append_only_u")
-    conn.execute("UPDATE entries SET data = CAST(data AS BLOB) || x'20' WHERE idx = 2")
-    conn.commit()
-    conn.close()
+    rewrite_entry(copy / "log.db", 2, lambda data: data + b" ")
     r = ft(copy, "verify")
     assert_user_error(r, 3, "entry 2 does not match its stored leaf hash")
     assert ft(copy, "checkpoint").returncode == 0  # size 3 was already signed: unchanged

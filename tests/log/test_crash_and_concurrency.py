@@ -130,3 +130,28 @@ def test_concurrent_processes_and_threads(tmp_path: Path) -> None:
 
 def test_leaf_helper_is_deterministic() -> None:
     assert leaf(5) == leaf(5) and leaf(5) != leaf(6)
+
+
+@pytest.mark.integration
+def test_verify_while_another_process_appends(tmp_path: Path) -> None:
+    """C4 for fsck: a full check that overlaps appends reads one snapshot, so it never
+    mistakes the writer's progress (a grown partial tile, new entries) for damage."""
+    db, key_file = tmp_path / "log.db", tmp_path / "log.key"
+    key = SigningKey.generate()
+    key.save(key_file)
+    writer = _spawn("crash", str(db), str(key_file), "7")  # appends and checkpoints until killed
+    try:
+        assert writer.stdout is not None
+        assert writer.stdout.readline().startswith("READY")
+        reader = make_log(db, key, writer=False, create=False)
+        checked = set()
+        deadline = time.monotonic() + 4
+        try:
+            while time.monotonic() < deadline:
+                checked.add(fsck(reader).size)
+        finally:
+            reader.store.close()
+        assert len(checked) > 3, checked  # the log really grew while it was being checked
+    finally:
+        writer.kill()
+        writer.communicate()

@@ -25,6 +25,7 @@ def test_pragmas_are_checked(tmp_path: Path) -> None:
     conn = log.store._conn  # type: ignore[attr-defined]
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+    assert conn.execute("PRAGMA page_size").fetchone()[0] == 16384
 
 
 def test_append_contiguous_and_roots_match_reference(tmp_path: Path) -> None:
@@ -129,14 +130,15 @@ def test_tiles_only_grow_trigger(tmp_path: Path) -> None:
     with pytest.raises(sqlite3.DatabaseError, match="tiles only grow"):
         conn.execute("UPDATE tiles SET hashes = zeroblob(64) WHERE level = 0")
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        conn.execute("DELETE FROM entries")
+        conn.execute("DELETE FROM bundles")
 
 
 def test_fail_stop_after_a_write_error(tmp_path: Path) -> None:
     log = make_log(tmp_path / "log.db")
     log.append([b"a"])
     other = sqlite3.connect(tmp_path / "log.db")
-    other.execute("INSERT INTO entries (idx, data) VALUES (1, x'00')")  # makes our next insert fail
+    # makes our next insert fail
+    other.execute("INSERT INTO bundles (first, lengths, data) VALUES (1, x'00000001', x'00')")
     other.commit()
     with pytest.raises(StoreFailedError):
         log.append([b"b"])

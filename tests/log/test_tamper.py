@@ -13,7 +13,7 @@ from fairtrail.crypto import SigningKey
 from fairtrail.errors import IntegrityError, ProofError
 from fairtrail.log import TransparencyLog, fsck
 from fairtrail.log._tiles import TILE_WIDTH
-from tests.log.helpers import leaf, make_log
+from tests.log.helpers import delete_entries, drop_guards, leaf, make_log, rewrite_entry
 
 N = 1000
 
@@ -31,15 +31,7 @@ def _build(tmp_path: Path, checkpoint_at: int = N) -> tuple[Path, SigningKey]:
 
 def _sql(db: Path, *statements: str) -> None:
     conn = sqlite3.connect(db)
-    for trigger in [
-        "entries_append_only_u",
-        "entries_append_only_d",
-        "tiles_only_grow",
-        "tiles_never_deleted",
-        "checkpoints_append_only_u",
-        "checkpoints_append_only_d",
-    ]:
-        conn.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+    drop_guards(conn)
     for s in statements:
         conn.execute(s)
     conn.commit()
@@ -59,7 +51,7 @@ def test_clean_log_verifies(tmp_path: Path) -> None:
 @pytest.mark.parametrize("index", [0, 1, 255, 256, 517, N - 1])
 def test_flipped_byte_in_entry_is_pinpointed(tmp_path: Path, index: int) -> None:
     db, key = _build(tmp_path)
-    _sql(db, f"UPDATE entries SET data = CAST(data AS BLOB) || x'00' WHERE idx = {index}")
+    rewrite_entry(db, index, lambda data: data + b"\x00")
     with pytest.raises(IntegrityError) as info:
         fsck(_reader(db, key))
     assert info.value.index == index
@@ -124,7 +116,7 @@ def test_signing_refused_when_the_signed_tree_changed(tmp_path: Path) -> None:
 
 def test_deleted_last_rows_are_found(tmp_path: Path) -> None:
     db, key = _build(tmp_path, checkpoint_at=N)
-    _sql(db, f"DELETE FROM entries WHERE idx >= {N - 5}")
+    delete_entries(db, N - 5)
     with pytest.raises(IntegrityError) as info:
         fsck(_reader(db, key))
     assert info.value.index == N - 5
@@ -134,12 +126,8 @@ def test_deleted_last_rows_are_found(tmp_path: Path) -> None:
 
 def test_truncated_log_below_checkpoint_is_a_rollback(tmp_path: Path) -> None:
     db, key = _build(tmp_path, checkpoint_at=N)
-    _sql(
-        db,
-        "DELETE FROM entries WHERE idx >= 512",
-        "DELETE FROM tiles",
-        "INSERT INTO tiles SELECT 0, 0, x'' WHERE 0",
-    )  # keep schema, drop the tree
+    delete_entries(db, 512)
+    _sql(db, "DELETE FROM tiles")  # keep the schema, drop the tree
     with pytest.raises(IntegrityError, match="rolled back"):
         fsck(_reader(db, key))
 
@@ -147,8 +135,8 @@ def test_truncated_log_below_checkpoint_is_a_rollback(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "damage",
     [
-        lambda db: _sql(db, "UPDATE entries SET data = x'00' WHERE idx = 900"),
-        lambda db: _sql(db, "DELETE FROM entries WHERE idx = 950"),
+        lambda db: rewrite_entry(db, 900, lambda _: b"\x00"),
+        lambda db: delete_entries(db, 950, 951),
     ],
 )
 def test_checkpoint_refused_over_damaged_new_entries(

@@ -19,13 +19,24 @@ from dataclasses import dataclass
 
 from fairtrail.errors import IntegrityError, ProofError
 from fairtrail.log import merkle
-from fairtrail.log._tiles import TILE_HEIGHT, TILE_WIDTH, perfect_root, split_hashes
+from fairtrail.log._tiles import (
+    FULL_TILE_BYTES,
+    TILE_HEIGHT,
+    TILE_WIDTH,
+    next_level,
+    perfect_root,
+    split_hashes,
+)
 from fairtrail.log.store import Store, StoredCheckpoint
 from fairtrail.log.tlog import TransparencyLog
 
 __all__ = ["FsckReport", "fsck"]
 
-_CHUNK_TILES = 4096  # 65,536 entries per read
+# Entries are read and checked in chunks of 2**16, aligned to 2**16: every stored tile of
+# levels 0..3 then lies inside one chunk, and a whole chunk is one hash at tile level 4.
+_CHUNK_LEVEL = 16
+_CHUNK = 1 << _CHUNK_LEVEL
+_CHUNK_TILE = _CHUNK_LEVEL // TILE_HEIGHT
 
 
 @dataclass(frozen=True)
@@ -37,9 +48,19 @@ class FsckReport:
 
 
 def fsck(log: TransparencyLog, progress: Callable[[int, int], None] | None = None) -> FsckReport:
-    """Check the whole log; return a report, or raise `IntegrityError` at the first problem."""
+    """Check the whole log; return a report, or raise `IntegrityError` at the first problem.
+
+    The check reads one snapshot of the store: appends by another process meanwhile are
+    simply not part of what is checked.
+    """
+    with log.store.snapshot() as size:
+        return _fsck(log, size, progress)
+
+
+def _fsck(
+    log: TransparencyLog, size: int, progress: Callable[[int, int], None] | None
+) -> FsckReport:
     store = log.store
-    size = store.size
     stored_checkpoints = store.checkpoints()
     for cp in stored_checkpoints:
         log.open_stored(cp)  # signature, origin and fields
@@ -54,31 +75,25 @@ def fsck(log: TransparencyLog, progress: Callable[[int, int], None] | None = Non
     pending = [cp for cp in stored_checkpoints if cp.size > 0]
 
     sha = hashlib.sha256
-    compact: list[bytes] = []  # compact range over every full level-0 tile checked so far
-    upper: list[list[bytes]] = []  # recomputed hashes of the current tile at levels >= 1
-    tail: list[bytes] = []  # leaf hashes of a trailing partial tile
+    compact: list[bytes] = []  # compact range over every whole chunk checked so far
+    upper: list[list[bytes]] = []  # recomputed hashes of the open tile at levels >= _CHUNK_TILE
+    pyramid: list[list[bytes]] = []
     done = 0
     for first, rows in _ChunkIter(store, size):
         if first != done:
             raise IntegrityError(f"entry {done} is missing from the store", index=done)
-        hashes = [sha(b"\x00" + data).digest() for _, data in rows]
-        first_tile = done // TILE_WIDTH
-        stored_tiles = store.tiles(0, first_tile, first_tile + -(-len(hashes) // TILE_WIDTH))
-        for t0 in range(0, len(hashes), TILE_WIDTH):
-            tile_hashes = hashes[t0 : t0 + TILE_WIDTH]
-            start = done + t0
-            stored = stored_tiles.get(start // TILE_WIDTH, b"")
-            if stored != b"".join(tile_hashes):
-                _raise_leaf_mismatch(start, tile_hashes, stored)
-            while pending and pending[0].size <= start + len(tile_hashes):
-                _check_checkpoint_root(pending.pop(0), compact, start, tile_hashes)
-            if len(tile_hashes) == TILE_WIDTH:
-                tile_root = perfect_root(tile_hashes)
-                merkle.compact_push(compact, start, TILE_HEIGHT, tile_root)
-                _push_upper(store, upper, 1, start // TILE_WIDTH, tile_root)
-            else:
-                tail = tile_hashes
-        done += len(hashes)
+        pyramid = _pyramid([sha(b"\x00" + data).digest() for _, data in rows])
+        for tile_level in range(min(_CHUNK_TILE, (len(pyramid) - 1) // TILE_HEIGHT + 1)):
+            hashes = pyramid[TILE_HEIGHT * tile_level]
+            _compare_tiles(store, tile_level, done >> (TILE_HEIGHT * tile_level), hashes)
+        end = done + len(rows)
+        while pending and pending[0].size <= end:
+            _check_checkpoint_root(pending.pop(0), compact, done, pyramid)
+        if len(rows) == _CHUNK:
+            chunk_root = pyramid[_CHUNK_LEVEL][0]
+            merkle.compact_push(compact, done, _CHUNK_LEVEL, chunk_root)
+            _push_upper(store, upper, _CHUNK_TILE, done >> _CHUNK_LEVEL, chunk_root)
+        done = end
         if progress is not None:
             progress(done, size)
 
@@ -88,12 +103,13 @@ def fsck(log: TransparencyLog, progress: Callable[[int, int], None] | None = Non
             f"the store holds {count} entries but its tree has {size} leaves",
             index=min(done, size),
         )
-    for level, buf in enumerate(upper, start=1):
+    for level, buf in enumerate(upper, start=1):  # upper[L - 1] is tile level L
         if buf:
             _compare_tile(store, level, (size >> (TILE_HEIGHT * level)) // TILE_WIDTH, buf)
-    for offset, h in enumerate(tail):
-        merkle.compact_push(compact, size - len(tail) + offset, 0, h)
-    root = merkle.compact_root(compact)
+    final = list(compact)
+    if size % _CHUNK:
+        _extend_compact(final, size - size % _CHUNK, size, pyramid)
+    root = merkle.compact_root(final)
     if root != store.root(size):
         raise IntegrityError(
             "stored tree head disagrees with the entries",
@@ -118,7 +134,7 @@ class _ChunkIter:
         return self
 
     def __next__(self) -> tuple[int, list[tuple[int, bytes]]]:
-        rows = self._store.read_rows(self._next, _CHUNK_TILES * TILE_WIDTH)
+        rows = self._store.read_rows(self._next, _CHUNK)
         if not rows:
             raise StopIteration
         self._next = rows[-1][0] + 1
@@ -189,17 +205,62 @@ def _compare_tile(store: Store, level: int, index: int, computed: list[bytes]) -
     )
 
 
+def _pyramid(leaf_hashes: list[bytes]) -> list[list[bytes]]:
+    """Every level of the perfect subtrees over one chunk: [leaf hashes, parents, ...].
+
+    Level L holds the hash of every complete, aligned run of 2**L leaves in the chunk,
+    computed one tree level at a time (a list comprehension per level is what keeps
+    Python's per-hash overhead low).
+    """
+    levels = [leaf_hashes]
+    while len(levels[-1]) > 1:
+        levels.append(next_level(levels[-1]))
+    return levels
+
+
+def _compare_tiles(store: Store, level: int, first: int, computed: list[bytes]) -> None:
+    """The stored tiles of `level` holding hashes [first, first + len(computed)) must hold
+    exactly `computed` (`first` is tile-aligned). One bulk read; on a mismatch, tile by
+    tile to name the first bad entry."""
+    if not computed:
+        return
+    t0, t1 = first // TILE_WIDTH, -(-(first + len(computed)) // TILE_WIDTH)
+    stored = store.tiles(level, t0, t1)
+    blobs = [stored.get(t, b"") for t in range(t0, t1)]
+    if b"".join(blobs) == b"".join(computed) and all(len(b) == FULL_TILE_BYTES for b in blobs[:-1]):
+        return
+    for n, blob in enumerate(blobs):
+        part = computed[n * TILE_WIDTH : (n + 1) * TILE_WIDTH]
+        if level == 0:
+            if blob != b"".join(part):
+                _raise_leaf_mismatch((t0 + n) * TILE_WIDTH, part, blob)
+        else:
+            _compare_tile(store, level, t0 + n, part)
+    raise IntegrityError(  # unreachable unless a tile boundary moved: still damage
+        f"stored tiles at level {level} are misaligned near entry {first << (TILE_HEIGHT * level)}",
+        index=first << (TILE_HEIGHT * level),
+    )
+
+
+def _extend_compact(compact: list[bytes], start: int, end: int, pyramid: list[list[bytes]]) -> None:
+    """Push [start, end) onto `compact`, using the pyramid of the chunk starting at `start`."""
+    pos = start
+    for level in range(len(pyramid) - 1, -1, -1):
+        if end - pos >= 1 << level:
+            merkle.compact_push(compact, pos, level, pyramid[level][(pos - start) >> level])
+            pos += 1 << level
+
+
 def _check_checkpoint_root(
-    cp: StoredCheckpoint, compact: list[bytes], tile_start: int, tile_hashes: list[bytes]
+    cp: StoredCheckpoint, compact: list[bytes], chunk_start: int, pyramid: list[list[bytes]]
 ) -> None:
     partial = list(compact)
-    for pos in range(tile_start, cp.size):
-        merkle.compact_push(partial, pos, 0, tile_hashes[pos - tile_start])
+    _extend_compact(partial, chunk_start, cp.size, pyramid)
     computed = merkle.compact_root(partial)
     if computed != cp.root:
         raise IntegrityError(
             f"signed checkpoint for size {cp.size} does not match the entries",
-            index=tile_start,
+            index=chunk_start,
             expected=cp.root,
             actual=computed,
         )

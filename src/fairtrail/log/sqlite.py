@@ -35,7 +35,7 @@ from fairtrail.errors import (
     StoreFailedError,
     StoreLockedError,
 )
-from fairtrail.log import merkle
+from fairtrail.log import _bundles, merkle
 from fairtrail.log._tiles import (
     HASH_SIZE,
     TILE_HEIGHT,
@@ -49,11 +49,17 @@ from fairtrail.log.store import MAX_ENTRY_BYTES, StoredCheckpoint
 
 __all__ = ["SqliteStore"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: entries stored in bundles (1 had a row per entry)
+
+#: Set before the first table exists; larger pages made bulk appends ~15% faster (bench/).
+PAGE_SIZE = 16384
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS entries (idx INTEGER PRIMARY KEY, data BLOB NOT NULL);
+-- Entries, several per row (see _bundles.py): bundle rows cover contiguous indices.
+CREATE TABLE IF NOT EXISTS bundles (
+    first INTEGER PRIMARY KEY, lengths BLOB NOT NULL, data BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS tiles (
     level INTEGER NOT NULL, idx INTEGER NOT NULL, hashes BLOB NOT NULL,
     PRIMARY KEY (level, idx)
@@ -63,9 +69,9 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 );
 -- Guard rails against accidents (not against an attacker with the file: that is what
 -- verification is for). Entries and checkpoints never change; tiles only grow.
-CREATE TRIGGER IF NOT EXISTS entries_append_only_u BEFORE UPDATE ON entries
+CREATE TRIGGER IF NOT EXISTS bundles_append_only_u BEFORE UPDATE ON bundles
 BEGIN SELECT RAISE(ABORT, 'entries are append-only'); END;
-CREATE TRIGGER IF NOT EXISTS entries_append_only_d BEFORE DELETE ON entries
+CREATE TRIGGER IF NOT EXISTS bundles_append_only_d BEFORE DELETE ON bundles
 BEGIN SELECT RAISE(ABORT, 'entries are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS checkpoints_append_only_u BEFORE UPDATE ON checkpoints
 BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;
@@ -199,8 +205,10 @@ class SqliteStore:
         return TileFrontier(size, partial)
 
     def _check_entries_match_tiles(self) -> None:
-        row = self._conn.execute("SELECT COALESCE(MAX(idx), -1) FROM entries").fetchone()
-        last = int(row[0])
+        row = self._conn.execute(
+            "SELECT first, length(CAST(lengths AS BLOB)) FROM bundles ORDER BY first DESC LIMIT 1"
+        ).fetchone()
+        last = -1 if row is None else int(row[0]) + int(row[1]) // 4 - 1
         if last != self._frontier.size - 1:
             raise IntegrityError(
                 "stored entries and stored tree disagree; refusing to write "
@@ -217,11 +225,15 @@ class SqliteStore:
             raise StoreError("this store was opened read-only")
         if not leaves:
             raise InputError("nothing to append")
-        for i, leaf in enumerate(leaves):
-            if not isinstance(leaf, bytes):
-                raise InputError(f"leaf {i} is {type(leaf).__name__}, not bytes")
-            if len(leaf) > MAX_ENTRY_BYTES:
-                raise InputError(f"leaf {i} is {len(leaf)} bytes; the limit is {MAX_ENTRY_BYTES}")
+        # checked with C-level builtins first; the per-leaf loop only runs to name the culprit
+        if set(map(type, leaves)) != {bytes} or max(map(len, leaves)) > MAX_ENTRY_BYTES:
+            for i, leaf in enumerate(leaves):
+                if not isinstance(leaf, bytes):
+                    raise InputError(f"leaf {i} is {type(leaf).__name__}, not bytes")
+                if len(leaf) > MAX_ENTRY_BYTES:
+                    raise InputError(
+                        f"leaf {i} is {len(leaf)} bytes; the limit is {MAX_ENTRY_BYTES}"
+                    )
         sha = merkle._sha256
         hashes = [sha(b"\x00" + leaf).digest() for leaf in leaves]
         with self._mutex:
@@ -232,8 +244,8 @@ class SqliteStore:
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 conn.executemany(
-                    "INSERT INTO entries (idx, data) VALUES (?, ?)",
-                    zip(range(first, first + len(leaves)), leaves, strict=True),
+                    "INSERT INTO bundles (first, lengths, data) VALUES (?, ?, ?)",
+                    _bundles.pack(first, leaves),
                 )
                 conn.executemany(
                     "INSERT INTO tiles (level, idx, hashes) VALUES (?, ?, ?) "
@@ -264,16 +276,15 @@ class SqliteStore:
     def entries(self, start: int, end: int) -> list[bytes]:
         with self._snapshot() as size:
             _check_range(start, end, size)
-            rows = self._conn.execute(
-                "SELECT idx, CAST(data AS BLOB) FROM entries "
-                "WHERE idx >= ? AND idx < ? ORDER BY idx",
-                (start, end),
-            ).fetchall()
-        if len(rows) != end - start or any(int(i) != start + n for n, (i, _) in enumerate(rows)):
-            got = {int(i) for i, _ in rows}
-            missing = next(i for i in range(start, end) if i not in got)
+            rows = self._read_rows(start, end - start) if end > start else []
+        for n, (i, _) in enumerate(rows):
+            if i != start + n:
+                missing = start + n
+                raise IntegrityError(f"entry {missing} is missing from the store", index=missing)
+        if len(rows) != end - start:
+            missing = start + len(rows)
             raise IntegrityError(f"entry {missing} is missing from the store", index=missing)
-        return [bytes(data) for _, data in rows]
+        return [data for _, data in rows]
 
     def iter_entries(self, start: int = 0, chunk: int = 65536) -> Iterator[tuple[int, bytes]]:
         pos = start
@@ -283,10 +294,45 @@ class SqliteStore:
 
     def read_rows(self, start: int, limit: int) -> list[tuple[int, bytes]]:
         with self._mutex:
-            return self._conn.execute(
-                "SELECT idx, CAST(data AS BLOB) FROM entries WHERE idx >= ? ORDER BY idx LIMIT ?",
-                (start, limit),
-            ).fetchall()
+            return self._read_rows(start, limit)
+
+    def _read_rows(self, start: int, limit: int) -> list[tuple[int, bytes]]:
+        """Up to `limit` (index, entry) pairs from `start` on, unpacked from their bundles.
+
+        Rows come back as stored: a gap between bundles shows as a jump in the indices
+        (callers report the missing entry); overlapping bundles cannot be read in any
+        consistent way and are reported here.
+        """
+        if limit <= 0:
+            return []
+        cursor = self._conn.execute(
+            "SELECT first, CAST(lengths AS BLOB), CAST(data AS BLOB) FROM bundles "
+            "WHERE first >= (SELECT COALESCE(MAX(first), 0) FROM bundles WHERE first <= ?) "
+            "ORDER BY first",
+            (start,),
+        )
+        out: list[tuple[int, bytes]] = []
+        expected = None
+        try:
+            while len(out) < limit:
+                batch = cursor.fetchmany(256)
+                if not batch:
+                    break
+                for first, lengths, data in batch:
+                    first = int(first)
+                    if expected is not None and first < expected:
+                        raise IntegrityError(
+                            f"stored bundles overlap at entry {first}", index=first
+                        )
+                    entries = _bundles.unpack(first, lengths, data)
+                    expected = first + len(entries)
+                    skip = max(0, start - first)
+                    out.extend(zip(range(first + skip, expected), entries[skip:], strict=True))
+                    if len(out) >= limit:
+                        break
+        finally:
+            cursor.close()
+        return out[:limit]
 
     def leaf_hashes(self, start: int, end: int) -> list[bytes]:
         with self._snapshot() as size:
@@ -428,8 +474,17 @@ class SqliteStore:
 
     # --------------------------------------------------------------- helpers
 
-    def _snapshot(self) -> _Snapshot:
+    def snapshot(self) -> _Snapshot:
+        """Every read inside the block sees one state of the log; yields its size.
+
+        A reader holds one SQLite read transaction (a WAL snapshot) for the block, so a
+        long check is not confused by another process appending meanwhile. Nested
+        snapshots share the outer one. It holds the store's mutex: other threads using
+        this store object wait.
+        """
         return _Snapshot(self)
+
+    _snapshot = snapshot
 
     def integrity_check(self) -> str:
         """SQLite's own `PRAGMA integrity_check` result ("ok" when the file is sound)."""
@@ -440,7 +495,10 @@ class SqliteStore:
     def entry_count(self) -> tuple[int, int]:
         """(number of entry rows, highest entry index or -1)."""
         with self._mutex:
-            row = self._conn.execute("SELECT COUNT(*), COALESCE(MAX(idx), -1) FROM entries")
+            row = self._conn.execute(
+                "SELECT COALESCE(SUM(length(CAST(lengths AS BLOB)) / 4), 0), "
+                "COALESCE(MAX(first + length(CAST(lengths AS BLOB)) / 4) - 1, -1) FROM bundles"
+            )
             count, last = row.fetchone()
         return int(count), int(last)
 
@@ -458,9 +516,10 @@ class _Snapshot:
         try:
             if store.writable:
                 return store._frontier.size
-            store._conn.execute("BEGIN")
-            self._began = True
-            return store._read_size()
+            if not store._conn.in_transaction:  # else: nested, the outer snapshot holds
+                store._conn.execute("BEGIN")
+                self._began = True
+            return store._read_size()  # the first read fixes the WAL snapshot
         except BaseException:
             self.__exit__()
             raise
@@ -486,6 +545,8 @@ def _check_range(start: int, end: int, size: int) -> None:
 def _configure(conn: sqlite3.Connection, *, writer: bool, create: bool) -> None:
     conn.execute("PRAGMA busy_timeout = 30000")
     if writer:
+        if create:
+            conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # no effect on an existing file
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise StoreError(f"SQLite refused WAL mode (got {mode!r}); the store needs it")
@@ -501,7 +562,7 @@ def _configure(conn: sqlite3.Connection, *, writer: bool, create: bool) -> None:
             row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             if row is None:
                 if not create:
-                    has_entries = conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
+                    has_entries = conn.execute("SELECT COUNT(*) FROM bundles").fetchone()[0]
                     if has_entries:
                         raise StoreError("log database has entries but no schema version")
                 conn.execute(

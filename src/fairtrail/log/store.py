@@ -8,12 +8,14 @@ Guarantees every implementation must give (tests in tests/log/ run against each)
 - `append_batch` is one transaction: all leaves land at contiguous indices or none do,
   and an index is never reused. It returns only after the commit is durable.
 - Checkpoints are keyed by size: a second, different checkpoint for a size is refused.
-- Proof reads see one consistent snapshot, even while another process appends.
+- Proof reads see one consistent snapshot, even while another process appends; so does
+  everything read inside `snapshot()`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -43,6 +45,14 @@ class Store(Protocol):
 
     @property
     def size(self) -> int: ...
+
+    def snapshot(self) -> AbstractContextManager[int]:
+        """A block in which every read sees one state of the log; yields its size.
+
+        Long reads (a full check, an export) use it so that appends by another process
+        meanwhile are neither seen half-way nor mistaken for damage.
+        """
+        ...
 
     def append_batch(self, leaves: Sequence[bytes]) -> int:
         """Append `leaves` atomically and durably; return the index of the first one."""
