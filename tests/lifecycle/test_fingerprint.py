@@ -1,0 +1,116 @@
+"""Fingerprints of files and trees: reproducible, independent of the walk, deliberate about
+links and special files."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from fairtrail.crypto.canonical import canonical_json
+from fairtrail.errors import InputError
+from fairtrail.lifecycle.fingerprint import fingerprint
+from fairtrail.log import merkle
+
+
+def _tree(root: Path) -> Path:
+    (root / "b").mkdir(parents=True)
+    (root / "a.txt").write_bytes(b"alpha")
+    (root / "b" / "c.bin").write_bytes(os.urandom(3 << 20))  # several read blocks
+    (root / "b" / "empty").write_bytes(b"")
+    return root
+
+
+def test_single_file_is_plain_sha256(tmp_path: Path) -> None:
+    f = tmp_path / "m.bin"
+    f.write_bytes(os.urandom(2_500_000))
+    fp = fingerprint(f)
+    assert fp.kind == "file" and fp.subject_digest == {
+        "sha256": hashlib.sha256(f.read_bytes()).hexdigest()
+    }
+
+
+def test_tree_root_is_recomputable_from_the_manifest(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "d")
+    fp = fingerprint(root, workers=3)
+    paths = [e.path for e in fp.entries]
+    assert paths == ["a.txt", "b/c.bin", "b/empty"]  # sorted relative POSIX paths
+    leaves = []
+    for p in paths:
+        data = (root / p).read_bytes()
+        entry = {"path": p, "size": len(data), "digest": hashlib.sha256(data).hexdigest()}
+        leaves.append(merkle.leaf_hash(canonical_json(entry)))
+    assert fp.root == merkle.root(leaves).hex()
+    assert fp.subject_digest == {"sha256-manifest": fp.root}
+    assert fingerprint(root, workers=1).root == fp.root  # parallelism changes nothing
+    index, proof = fp.inclusion_proof("b/c.bin")
+    merkle.verify_inclusion(leaves[index], index, 3, proof, bytes.fromhex(fp.root))
+
+
+def test_any_change_changes_the_root(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "d")
+    before = fingerprint(root).root
+    (root / "b" / "empty").write_bytes(b"x")
+    assert fingerprint(root).root != before
+    (root / "b" / "empty").write_bytes(b"")
+    assert fingerprint(root).root == before
+    (root / "b" / "empty").rename(root / "b" / "empty2")
+    assert fingerprint(root).root != before
+
+
+def test_ignore_patterns(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "d")
+    (root / "b" / "junk.tmp").write_bytes(b"x")
+    (root / ".git").mkdir()
+    (root / ".git" / "HEAD").write_bytes(b"ref")
+    fp = fingerprint(root, ignore=["*.tmp", ".git"])
+    assert [e.path for e in fp.entries] == ["a.txt", "b/c.bin", "b/empty"]
+
+
+def test_symlinks_refused_or_recorded_never_followed(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "d")
+    secret = tmp_path / "outside.txt"
+    secret.write_bytes(b"outside the tree")
+    (root / "link").symlink_to(secret)
+    with pytest.raises(InputError, match="symbolic link"):
+        fingerprint(root)
+    fp = fingerprint(root, symlinks="record")
+    link = next(e for e in fp.entries if e.path == "link")
+    assert link.kind == "symlink" and link.target == str(secret)
+    assert link.digest == hashlib.sha256(str(secret).encode()).hexdigest()  # not the content
+    with pytest.raises(InputError, match="symbolic link"):
+        fingerprint(root / "link")
+
+
+def test_special_files_and_missing_paths(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "d")
+    os.mkfifo(root / "pipe")
+    with pytest.raises(InputError, match="special file"):
+        fingerprint(root)
+    assert len(fingerprint(root, ignore=["pipe"]).entries) == 3
+    with pytest.raises(InputError, match="cannot read"):
+        fingerprint(tmp_path / "nope")
+    with pytest.raises(InputError, match="unknown digest algorithm"):
+        fingerprint(root, algorithm="md5")
+
+
+def test_blake3_matches_reference(tmp_path: Path) -> None:
+    import blake3
+
+    f = tmp_path / "big.bin"
+    f.write_bytes(os.urandom(20 << 20))  # big enough for the multi-threaded mmap path
+    assert fingerprint(f, algorithm="blake3").root == blake3.blake3(f.read_bytes()).hexdigest()
+    small = tmp_path / "small.bin"
+    small.write_bytes(b"abc")
+    assert fingerprint(small, algorithm="blake3").subject_digest == {
+        "blake3": blake3.blake3(b"abc").hexdigest()
+    }
+
+
+def test_progress_reaches_the_total(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "d")
+    seen: list[tuple[int, int, int, int]] = []
+    fp = fingerprint(root, progress=lambda *a: seen.append(a))
+    assert seen[-1] == (fp.size, fp.size, 3, 3)
