@@ -34,12 +34,19 @@ class TrailPaths:
         self.index_db = root / "index.db"
         self.log_key = root / "log.key"
         self.keys = root / "keys"
+        self.secrets = root / "secrets"  # off-log secrets (row salts); erasable
 
     def actor_key(self, name: str) -> Path:
         return self.keys / f"{name}.key"
 
     def actor_pub(self, name: str) -> Path:
         return self.keys / f"{name}.pub"
+
+    def row_secret(self, tree_root: str) -> Path:
+        """Where the salt secret of the row tree with root `tree_root` (hex) is kept."""
+        if not (len(tree_root) == 64 and all(c in "0123456789abcdef" for c in tree_root)):
+            raise ValueError("a row tree root is 64 lower-case hex characters")
+        return self.secrets / "rows" / f"{tree_root}.key"
 
 
 class TrailConfig(BaseModel):

@@ -287,6 +287,18 @@ class Trail:
         envelope = Envelope.from_json(data)
         return envelope, Statement.from_json(envelope.payload_bytes)
 
+    def indices_of_type(self, predicate_type: str) -> list[int]:
+        """Log indices of every statement with this predicate type, oldest first."""
+        self._sync()
+        assert self._index is not None
+        return self._index.indices_of_type(predicate_type)
+
+    def indices_of_subject(self, algorithm: str, value: str) -> list[int]:
+        """Log indices of every statement with a subject of this digest, oldest first."""
+        self._sync()
+        assert self._index is not None
+        return self._index.by_subject(algorithm, value)
+
     def tail(self, count: int) -> list[IndexedStatement]:
         self._sync()
         assert self._index is not None

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from fairtrail.cli._context import STATE
+from fairtrail.cli.dataset_cmds import dataset_app
 from fairtrail.cli.keys import keys_app
 from fairtrail.cli.log_cmds import register_log_commands
 from fairtrail.errors import FairtrailError
@@ -48,6 +49,7 @@ def _root(
 
 
 app.add_typer(keys_app, name="keys")
+app.add_typer(dataset_app, name="dataset")
 register_log_commands(app)
 
 
