@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	  echo "python3-venv is missing; installing it with apt-get"; \
 	  apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,dev]'
+	$(BIN)/python -m pip install -q -e '.[test,dev,ml]'
 	@touch $(STAMP)
 
 demo: $(STAMP)

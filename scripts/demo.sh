@@ -17,35 +17,35 @@ step "2. Register two actors: a data steward and an ML engineer"
 "$ft" keys create mo --role ml-engineer
 "$ft" keys list
 
-step "3. Record statements, each signed by its author's key"
-sha() { "$py" -c 'import hashlib,sys; print(hashlib.sha256(sys.argv[1].encode()).hexdigest())' "$1"; }
-cat > "$work/dataset.json" <<JSON
-{"_type": "https://in-toto.io/Statement/v1",
- "subject": [{"name": "german-credit.csv", "digest": {"sha256": "$(sha german-credit)"}}],
- "predicateType": "https://fairtrail.dev/dataset/v1",
- "predicate": {"license": "CC-BY-4.0", "source": "UCI Statlog (German Credit Data)"}}
-JSON
-cat > "$work/model.json" <<JSON
-{"_type": "https://in-toto.io/Statement/v1",
- "subject": [{"name": "credit-model.skops", "digest": {"sha256": "$(sha credit-model)"}}],
- "predicateType": "https://fairtrail.dev/model/v1",
- "predicate": {"framework": "scikit-learn", "trained_on": ["$(sha german-credit)"]}}
-JSON
-"$ft" record "$work/dataset.json" --as dana
-"$ft" record "$work/model.json" --as mo
+step "3. The data steward records the dataset: UCI German Credit (1,000 rows, CC BY 4.0)"
+"$ft" dataset add "$here/data/german-credit/german_credit.csv" --as dana \
+  --name german-credit --source https://doi.org/10.24432/C5NC77 --license CC-BY-4.0 \
+  --collected 1994-11-17 --sensitive sex --sensitive age_group \
+  --description "Statlog German Credit; see data/german-credit/ATTRIBUTION.md"
+
+step "4. The ML engineer trains a scikit-learn model; run and model are recorded as it happens"
+FAIRTRAIL_ACTOR=mo "$py" "$here/scripts/train_german_credit.py" "$FAIRTRAIL_TRAIL" \
+  "$here/data/german-credit/german_credit.csv" "$work/artifacts"
 "$ft" log
 
-step "4. Sign a checkpoint (the log audits itself before signing)"
+step "5. Sign a checkpoint (the log audits itself first), then prove and trace"
 "$ft" checkpoint
-
-step "5. Prove that entry 4 (the model) is in the log, and that the log only grew since entry 0"
 "$ft" prove inclusion 4
-"$ft" prove consistency 1 5
+"$ft" prove consistency 1 6
+"$ft" lineage "$work/artifacts/credit-model.skops"
+echo "Prove that applicant row 42 was in the training data, revealing no other row:"
+"$ft" dataset prove-row "$here/data/german-credit/german_credit.csv" 42 --out "$work/row42.json"
+"$ft" dataset check-row "$work/row42.json"
 
 step "6. Verify everything: every leaf, stored hash, checkpoint and signature"
 "$ft" verify
 
 step "7. A statement signed by a stranger is refused, and nothing is written"
+cat > "$work/model.json" <<JSON
+{"_type": "https://in-toto.io/Statement/v1",
+ "subject": [{"name": "backdoored.skops", "digest": {"sha256": "$(printf '%064d' 0)"}}],
+ "predicateType": "https://fairtrail.dev/model/v1", "predicate": {"name": "backdoored"}}
+JSON
 "$py" -c 'from fairtrail.crypto import SigningKey; from pathlib import Path; SigningKey.generate().save(Path("'"$work"'/stranger.key"))'
 if "$ft" record "$work/model.json" --key "$work/stranger.key"; then echo "UNEXPECTED: accepted"; exit 1; fi
 

@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fairtrail._config import TrailConfig, TrailPaths
 from fairtrail._index import IndexedStatement, StatementIndex
@@ -61,6 +61,9 @@ from fairtrail.statements.actors import (
     check_actor_name,
 )
 from fairtrail.statements.statement import PAYLOAD_TYPE, Statement
+
+if TYPE_CHECKING:
+    from fairtrail.lifecycle.runs import Run
 
 __all__ = ["Receipt", "Trail", "VerifyReport"]
 
@@ -286,6 +289,35 @@ class Trail:
         data = self.store.entries(index, index + 1)[0]
         envelope = Envelope.from_json(data)
         return envelope, Statement.from_json(envelope.payload_bytes)
+
+    def run(
+        self,
+        name: str,
+        *,
+        datasets: Sequence[Any] = (),
+        params: dict[str, Any] | None = None,
+        seed: int | dict[str, int] | None = None,
+        signer: SigningKey | None = None,
+        code_dir: str | os.PathLike[str] | None = None,
+        artifact_dir: str | os.PathLike[str] | None = None,
+    ) -> Run:
+        """A training run to use as `with trail.run(...) as run:` (see lifecycle/runs.py).
+
+        `datasets` are names (latest version), `NAME@VERSION`, `#INDEX` or records;
+        `signer` defaults to the root admin's key in this trail.
+        """
+        from fairtrail.lifecycle.runs import start_run
+
+        return start_run(
+            self,
+            name,
+            signer=signer or self.actor_key(self.config.admin_name),
+            datasets=datasets,
+            params=params,
+            seed=seed,
+            code_dir=Path(code_dir) if code_dir is not None else None,
+            artifact_dir=Path(artifact_dir) if artifact_dir is not None else None,
+        )
 
     def indices_of_type(self, predicate_type: str) -> list[int]:
         """Log indices of every statement with this predicate type, oldest first."""

@@ -79,7 +79,7 @@ _LICENSING: Any = None
 def _spdx() -> Any:
     global _LICENSING
     if _LICENSING is None:
-        from license_expression import get_spdx_licensing  # type: ignore[import-untyped]
+        from license_expression import get_spdx_licensing
 
         _LICENSING = get_spdx_licensing()
     return _LICENSING
@@ -170,7 +170,7 @@ def _narrow(kind: str, value: str) -> str:
 
 
 def profile_parquet(path: Path, sensitive: Sequence[str]) -> dict[str, Any]:
-    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq
 
     try:
         pf = pq.ParquetFile(path)

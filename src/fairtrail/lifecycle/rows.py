@@ -340,7 +340,7 @@ def _take(
 
 def _parquet_records(path: Path) -> tuple[list[str], str, Iterator[list[bytes]]]:
     try:
-        import pyarrow.parquet as pq  # type: ignore[import-untyped]
+        import pyarrow.parquet as pq
     except ImportError:  # pragma: no cover - declared dependency
         raise InputError("Parquet needs the `pyarrow` package") from None
     try:

@@ -1,0 +1,149 @@
+"""`fairtrail model add`, `fairtrail run record`, `fairtrail lineage`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.tree import Tree
+
+from fairtrail.cli._context import STATE
+from fairtrail.crypto.canonical import parse_json
+from fairtrail.errors import InputError
+from fairtrail.lifecycle.fingerprint import fingerprint
+from fairtrail.lifecycle.lineage import LineageNode, lineage
+from fairtrail.lifecycle.models import record_model
+
+model_app = typer.Typer(help="Record model artifacts.", no_args_is_help=True)
+run_app = typer.Typer(help="Record training runs made outside Python.", no_args_is_help=True)
+
+ActorOpt = Annotated[str | None, typer.Option("--as", help="Actor whose key signs.")]
+KeyOpt = Annotated[Path | None, typer.Option(help="Sign with this PEM private key.")]
+
+
+@model_app.command("add")
+def model_add(
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="Model file (.skops .pkl .joblib .pt .pth .safetensors .onnx) or folder."
+        ),
+    ],  # fmt: skip
+    name: Annotated[str | None, typer.Option(help="Model name [default: file name].")] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="Override the detected format.")
+    ] = None,
+    actor: ActorOpt = None,
+    key: KeyOpt = None,
+) -> None:
+    """Fingerprint a model artifact and record a Model statement."""
+    with STATE.open() as trail:
+        receipt = record_model(trail, path, STATE.signer(trail, actor, key), name=name, fmt=fmt)
+    pred = receipt.statement.predicate
+    alg, value = next(iter(receipt.statement.subject[0].digest.items()))
+    STATE.out.print(
+        f"recorded model {pred['name']} ({pred['format']}) at entry {receipt.index}: {alg}:{value}"
+    )
+
+
+@run_app.command("record")
+def run_record(
+    name: Annotated[str, typer.Option(help="Run (or model family) name.")],
+    dataset: Annotated[
+        list[str] | None, typer.Option(help="Input dataset: NAME, NAME@VERSION or #INDEX.")
+    ] = None,
+    param: Annotated[list[str] | None, typer.Option(help="Hyperparameter KEY=VALUE.")] = None,
+    metric: Annotated[list[str] | None, typer.Option(help="Final metric KEY=NUMBER.")] = None,
+    model: Annotated[list[Path] | None, typer.Option(help="Output model artifact.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed used.")] = None,
+    code: Annotated[Path | None, typer.Option(help="Code folder (git) [default: here].")] = None,
+    failed: Annotated[
+        str | None, typer.Option(help="Record a failed run, with this reason.")
+    ] = None,
+    actor: ActorOpt = None,
+    key: KeyOpt = None,
+) -> None:
+    """Record a training run done by any tool: inputs, parameters, metrics, outputs."""
+    params = dict(_pair(p, "--param") for p in param or [])
+    metrics = {k: _number(k, v) for k, v in (_pair(m, "--metric") for m in metric or [])}
+    for m in model or []:
+        if not m.exists():
+            raise InputError(f"no such model file or folder: {m}")
+    with STATE.open() as trail:
+        run = trail.run(
+            name, datasets=dataset or [], params=params, seed=seed,
+            signer=STATE.signer(trail, actor, key), code_dir=code,
+        )  # fmt: skip
+        try:
+            with run:
+                for k, v in metrics.items():
+                    run.log_metric(k, v)
+                for m in model or []:
+                    run.log_model(m)
+                if failed:
+                    raise _ReportedFailure(failed)
+        except _ReportedFailure:
+            pass
+        assert run.receipt is not None
+    state = run.receipt.statement.predicate["status"]["state"]
+    STATE.out.print(f"recorded {state} run {name} ({run.run_id}) at entry {run.receipt.index}")
+
+
+class _ReportedFailure(Exception):
+    """A failure the user reported with --failed (recorded, not an error of ours)."""
+
+
+def lineage_cmd(
+    model: Annotated[str, typer.Argument(help="Model file, or ALG:HEX digest.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the tree as JSON.")] = False,
+) -> None:
+    """Show where a model came from: runs, datasets, and the proof status of each."""
+    if ":" in model and not Path(model).exists():
+        alg, _, value = model.partition(":")
+    else:
+        fp = fingerprint(Path(model))
+        alg, value = next(iter(fp.subject_digest.items()))
+    with STATE.open(writable=False) as trail:
+        trees = lineage(trail, alg.lower(), value.lower())
+    if as_json:
+        sys.stdout.write(json.dumps([t.to_dict() for t in trees], indent=2) + "\n")
+        return
+    for node in trees:
+        tree = Tree(_label(node))
+        _grow(tree, node)
+        STATE.out.print(tree, soft_wrap=False)  # wrap long labels instead of cutting them
+
+
+def _grow(tree: Tree, node: LineageNode) -> None:
+    for child in node.children:
+        _grow(tree.add(_label(child)), child)
+
+
+def _label(node: LineageNode) -> str:
+    alg, value = next(iter(node.digest.items()), ("?", "?"))
+    extra = ", ".join(f"{k}={v}" for k, v in node.details.items() if v not in (None, {}, ""))
+    mark = "[green]✓[/]" if node.proof.startswith("proved") else "[yellow]![/]"
+    return (
+        f"{mark} [bold]{node.kind}[/] {node.name}: entry {node.index}, {alg}:{value[:16]}…, "
+        f"[dim]{node.proof}[/]\n  {extra}"
+    )
+
+
+def _pair(text: str, option: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise InputError(f"{option} takes KEY=VALUE, not {text!r}")
+    try:
+        parsed: Any = parse_json(value.encode(), what=option)
+    except InputError:
+        parsed = value  # plain text
+    return key, parsed
+
+
+def _number(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"--metric {key} must be a number, not {value!r}")
+    return float(value)

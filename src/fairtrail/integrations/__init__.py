@@ -1,0 +1,1 @@
+"""Helpers for the tools ML teams already use (scikit-learn, MLflow)."""
