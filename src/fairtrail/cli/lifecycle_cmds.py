@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,6 +17,7 @@ from fairtrail.errors import InputError
 from fairtrail.lifecycle.fingerprint import fingerprint
 from fairtrail.lifecycle.lineage import LineageNode, lineage
 from fairtrail.lifecycle.models import record_model
+from fairtrail.lifecycle.openssf import model_signing_key, sign_model
 
 model_app = typer.Typer(help="Record model artifacts.", no_args_is_help=True)
 run_app = typer.Typer(help="Record training runs made outside Python.", no_args_is_help=True)
@@ -36,12 +38,37 @@ def model_add(
     fmt: Annotated[
         str | None, typer.Option("--format", help="Override the detected format.")
     ] = None,
+    sign: Annotated[
+        bool, typer.Option(help="Also sign in the OpenSSF model-signing format (MODEL.sig).")
+    ] = False,
+    signature: Annotated[
+        Path | None, typer.Option(help="Where to write the OpenSSF signature.")
+    ] = None,
     actor: ActorOpt = None,
     key: KeyOpt = None,
 ) -> None:
     """Fingerprint a model artifact and record a Model statement."""
+    openssf = None
+    sig_path = signature or path.with_name(path.name + ".sig")
     with STATE.open() as trail:
-        receipt = record_model(trail, path, STATE.signer(trail, actor, key), name=name, fmt=fmt)
+        signer = STATE.signer(trail, actor, key)
+        if sign:
+            if not path.exists():
+                raise InputError(f"no such model file or folder: {path}")
+            who = actor or os.environ.get("FAIRTRAIL_ACTOR") or trail.config.admin_name
+            private, public = model_signing_key(trail, who)
+            openssf = sign_model(path, private, public, sig_path)
+        try:
+            receipt = record_model(trail, path, signer, name=name, fmt=fmt, openssf=openssf)
+        except BaseException:
+            if openssf is not None:
+                sig_path.unlink(missing_ok=True)  # nothing recorded: no orphan signature
+            raise
+    if openssf is not None:
+        STATE.out.print(
+            f"OpenSSF signature: {sig_path} (verify with: model_signing verify key {path} "
+            f"--signature {sig_path} --public_key {public})"
+        )
     pred = receipt.statement.predicate
     alg, value = next(iter(receipt.statement.subject[0].digest.items()))
     STATE.out.print(

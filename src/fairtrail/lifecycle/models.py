@@ -81,6 +81,7 @@ def model_statement(
     framework: str,
     metadata: dict[str, Any],
     run: dict[str, Any] | None = None,
+    openssf: dict[str, Any] | None = None,
 ) -> Statement:
     predicate: dict[str, Any] = {
         "name": name,
@@ -92,6 +93,8 @@ def model_statement(
     }
     if run is not None:
         predicate["run"] = run
+    if openssf is not None:
+        predicate["openssfSignature"] = openssf
     return Statement(
         subject=[Subject(name=name, digest=fp.subject_digest)],
         predicate_type=MODEL_PREDICATE,
@@ -107,8 +110,10 @@ def record_model(
     name: str | None = None,
     fmt: str | None = None,
     run: dict[str, Any] | None = None,
+    openssf: dict[str, Any] | None = None,
 ) -> Receipt:
-    """Fingerprint and record a model artifact."""
+    """Fingerprint and record a model artifact (with `openssf`: the OpenSSF signature
+    made by `openssf.sign_model`, recorded alongside)."""
     artifact = Path(path)
     if not artifact.exists():
         raise InputError(f"no such model file or folder: {artifact}")
@@ -122,6 +127,7 @@ def record_model(
         framework=framework,
         metadata=metadata,
         run=run,
+        openssf=openssf,
     )
     return trail.record(statement, signer)
 
