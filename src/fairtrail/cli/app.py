@@ -17,7 +17,7 @@ from rich.console import Console
 from fairtrail.cli._context import STATE
 from fairtrail.cli.dataset_cmds import dataset_app
 from fairtrail.cli.keys import keys_app
-from fairtrail.cli.lifecycle_cmds import lineage_cmd, model_app, run_app
+from fairtrail.cli.lifecycle_cmds import import_app, lineage_cmd, model_app, run_app
 from fairtrail.cli.log_cmds import register_log_commands
 from fairtrail.errors import FairtrailError
 
@@ -54,6 +54,7 @@ app.add_typer(dataset_app, name="dataset")
 app.add_typer(model_app, name="model")
 app.add_typer(run_app, name="run")
 app.command("lineage")(lineage_cmd)
+app.add_typer(import_app, name="import")
 register_log_commands(app)
 
 

@@ -174,3 +174,33 @@ def _number(key: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InputError(f"--metric {key} must be a number, not {value!r}")
     return float(value)
+
+
+import_app = typer.Typer(help="Import records from other tools.", no_args_is_help=True)
+
+
+@import_app.command("mlflow")
+def import_mlflow_cmd(
+    tracking_uri: Annotated[
+        str, typer.Option(help="Local MLflow store: file:PATH or sqlite:///PATH.")
+    ],
+    experiment: Annotated[str | None, typer.Option(help="Only this experiment.")] = None,
+    actor: ActorOpt = None,
+    key: KeyOpt = None,
+) -> None:
+    """Turn MLflow runs (params, metrics, artifacts) into signed statements."""
+    import warnings
+
+    from fairtrail.integrations.mlflow import import_mlflow
+
+    with STATE.open() as trail, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # MLflow's deprecation chatter is not ours to show
+        report = import_mlflow(
+            trail, tracking_uri, STATE.signer(trail, actor, key), experiment=experiment
+        )
+    for run_id, index in report.imported:
+        STATE.out.print(f"imported MLflow run {run_id} as entry {index}")
+    STATE.out.print(
+        f"{len(report.imported)} runs imported ({report.models} models), "
+        f"{len(report.skipped)} skipped (already imported or still running)"
+    )
