@@ -131,3 +131,33 @@ def test_cli_add_prove_check(tmp_path: Path) -> None:
     )
     assert_user_error(ft(t, "dataset", "prove-row", str(bad), "1"), 2, "not a recorded dataset")
     assert ft(t, "verify").returncode == 0
+
+
+@pytest.mark.integration
+def test_ctrl_c_during_fingerprint_records_nothing(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    t = tmp_path / "trail"
+    assert ft(t, "init").returncode == 0
+    data = tmp_path / "big"
+    data.mkdir()
+    for n in range(4):  # sparse: no disk used, but seconds of hashing
+        with (data / f"part{n}.bin").open("wb") as f:
+            f.truncate(1 << 30)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fairtrail", "--trail", str(t), "dataset", "add", str(data),
+         "--name", "big", "--source", "s", "--license", "MIT"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(1.0)
+    assert proc.poll() is None, "finished before it could be interrupted"
+    os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "nothing partial was recorded" in err and "Traceback" not in err
+    with Trail.open(t, writable=False) as trail:
+        assert trail.log.size == 1  # only the admin's registration

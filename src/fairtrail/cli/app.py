@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, prog_name="fairtrail")
     except SystemExit as exc:
+        if exc.code == 130:  # Typer turns Ctrl-C into exit 130 before we see it
+            err.print("interrupted; nothing partial was recorded")
         if exc.code is None or isinstance(exc.code, int):
             return exc.code or 0
         return 1
