@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fairtrail.crypto.canonical import canonical_json
 from fairtrail.errors import InputError
@@ -114,3 +116,21 @@ def test_progress_reaches_the_total(tmp_path: Path) -> None:
     seen: list[tuple[int, int, int, int]] = []
     fp = fingerprint(root, progress=lambda *a: seen.append(a))
     assert seen[-1] == (fp.size, fp.size, 3, 3)
+
+
+@given(
+    path=st.text(min_size=1, max_size=40),
+    size=st.integers(0, 2**53 - 1),  # the JSON safe-integer range; no file is bigger
+    target=st.one_of(st.none(), st.text(max_size=20)),
+)
+def test_leaf_encoding_is_rfc8785(path: str, size: int, target: str | None) -> None:
+    from fairtrail.lifecycle.fingerprint import FileEntry
+
+    try:
+        path.encode("utf-8")
+        (target or "").encode("utf-8")
+    except UnicodeEncodeError:
+        return  # lone surrogates cannot be file names in a manifest
+    kind = "file" if target is None else "symlink"
+    entry = FileEntry(path, size, "ab" * 32, kind, target)
+    assert entry.leaf() == canonical_json(entry.to_dict())

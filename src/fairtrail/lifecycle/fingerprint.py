@@ -18,15 +18,16 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import json
 import os
 import stat
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Literal
 
-from fairtrail.crypto.canonical import canonical_json
 from fairtrail.errors import InputError
 from fairtrail.log import merkle
 
@@ -64,8 +65,16 @@ class FileEntry:
         return out
 
     def leaf(self) -> bytes:
-        """The Merkle leaf: RFC 8785 canonical JSON of the entry."""
-        return canonical_json(self.to_dict())
+        """The Merkle leaf: RFC 8785 canonical JSON of the entry.
+
+        For this fixed shape (ASCII keys, strings, a non-negative integer) the standard
+        library's sorted, compact, non-ASCII-escaping JSON is byte-identical to RFC 8785
+        (tests/lifecycle check it against `rfc8785` on arbitrary paths) and much faster
+        than the general encoder, which matters for trees of many small files.
+        """
+        return json.dumps(
+            self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -127,32 +136,49 @@ def hash_file(
     hasher = _new_hasher(algorithm)
     size = 0
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             raise InputError(f"{path} is not a regular file")
-        if algorithm == "blake3" and os.fstat(fd).st_size >= 16 * BLOCK:
+        if st.st_size < BLOCK:  # most files in a tree: one read, no buffer to allocate
+            while chunk := os.read(fd, BLOCK):
+                hasher.update(chunk)
+                size += len(chunk)
+        elif algorithm == "blake3" and st.st_size >= 16 * BLOCK:
             # blake3 hashes a memory-mapped file with all cores, as b3sum does
             hasher.update_mmap(path)
-            size = os.fstat(fd).st_size
-            if progress is not None:
-                progress(size)
+            size = st.st_size
         else:
-            with os.fdopen(fd, "rb", buffering=0, closefd=False) as f:
-                buf = bytearray(BLOCK)
-                view = memoryview(buf)
-                while n := f.readinto(buf):
-                    hasher.update(view[:n])
-                    size += n
-                    if progress is not None:
-                        progress(n)
+            buf = _buffer()
+            view = memoryview(buf)
+            while n := os.readv(fd, [buf]):
+                hasher.update(view[:n])
+                size += n
+                if progress is not None:
+                    progress(n)
+            return hasher.hexdigest(), size
+        if progress is not None:
+            progress(size)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
     finally:
         os.close(fd)
     return hasher.hexdigest(), size
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_local = threading.local()
+
+
+def _buffer() -> bytearray:
+    """One read buffer per thread, reused: allocating 1 MiB per file dominated small trees."""
+    buf: bytearray | None = getattr(_local, "buf", None)
+    if buf is None:
+        buf = _local.buf = bytearray(BLOCK)
+    return buf
 
 
 def fingerprint(
@@ -217,17 +243,26 @@ def fingerprint(
         if progress is not None:
             progress(done_bytes[0], total, done_files[0], len(files))
 
-    def one(item: tuple[str, Path, int]) -> FileEntry:
-        rel, p, _ = item
-        digest, size = hash_file(p, algorithm, tick)
-        done_files[0] += 1
-        return FileEntry(rel, size, digest)
+    def batch(items: list[tuple[str, str, int]]) -> list[FileEntry]:
+        out = []
+        for rel, p, _ in items:
+            digest, size = hash_file(Path(p), algorithm, tick)
+            done_files[0] += 1
+            out.append(FileEntry(rel, size, digest))
+        return out
 
-    workers = workers or min(32, (os.cpu_count() or 1) * 2)
+    if workers is None:
+        # Big files: one thread per core, hashlib releases the GIL while hashing. Many
+        # small files: hashing a 16 KiB file is shorter than a GIL hand-over, so extra
+        # threads only contend (measured: 1 thread 0.87 s, 4 threads 1.5 s for 20,000
+        # files); one worker beside the walking main thread is fastest.
+        average = total / len(files) if files else 0
+        workers = (os.cpu_count() or 1) if average >= 256 * 1024 else 1
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fingerprint") as pool:
         try:
-            for entry in pool.map(one, files):
-                results[entry.path] = entry
+            for entries in pool.map(batch, _batches(files, workers)):
+                for entry in entries:
+                    results[entry.path] = entry
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: stop, record nothing
             raise
@@ -243,9 +278,15 @@ def fingerprint(
 
 def _walk(
     root: Path, ignore: Sequence[str], symlinks: SymlinkPolicy
-) -> Iterable[tuple[str, Path, int, str]]:
-    """(relative POSIX path, path, size, kind) for everything under `root`, never leaving it."""
-    stack = [root]
+) -> Iterable[tuple[str, str, int, str]]:
+    """(relative POSIX path, path, size, kind) for everything under `root`, never leaving it.
+
+    Plain strings, not `Path` objects: on trees of many small files pathlib's parsing
+    cost more than hashing.
+    """
+    base = os.fspath(root)
+    prefix = len(base.rstrip(os.sep)) + 1
+    stack = [base]
     while stack:
         folder = stack.pop()
         try:
@@ -254,27 +295,48 @@ def _walk(
         except OSError as exc:
             raise InputError(f"cannot list {folder}: {exc.strerror}") from None
         for item in items:
-            p = Path(item.path)
-            rel = PurePosixPath(*p.relative_to(root).parts).as_posix()
+            rel = item.path[prefix:]
+            if os.sep != "/":  # pragma: no cover - POSIX only today
+                rel = rel.replace(os.sep, "/")
             if _ignored(rel, item.name, ignore):
                 continue
             try:
                 st = item.stat(follow_symlinks=False)
             except OSError as exc:
-                raise InputError(f"cannot read {p}: {exc.strerror}") from None
+                raise InputError(f"cannot read {item.path}: {exc.strerror}") from None
             if stat.S_ISLNK(st.st_mode):
                 if symlinks == "refuse":
                     raise InputError(
-                        f"{p} is a symbolic link; remove it, ignore it, or record links "
-                        "with --symlinks record (they are never followed)"
+                        f"{item.path} is a symbolic link; remove it, ignore it, or record "
+                        "links with --symlinks record (they are never followed)"
                     )
-                yield rel, p, 0, "symlink"
+                yield rel, item.path, 0, "symlink"
             elif stat.S_ISDIR(st.st_mode):
-                stack.append(p)
+                stack.append(item.path)
             elif stat.S_ISREG(st.st_mode):
-                yield rel, p, st.st_size, "file"
+                yield rel, item.path, st.st_size, "file"
             else:
-                raise InputError(f"{p} is a special file (device, pipe or socket); ignore it")
+                raise InputError(
+                    f"{item.path} is a special file (device, pipe or socket); ignore it"
+                )
+
+
+def _batches(files: list[tuple[str, str, int]], workers: int) -> list[list[tuple[str, str, int]]]:
+    """Group files into tasks of up to 64 MiB or 256 files: one future per file cost
+    more than hashing a 16 KiB file. Big files stay alone so they spread over threads."""
+    out: list[list[tuple[str, str, int]]] = []
+    current: list[tuple[str, str, int]] = []
+    size = 0
+    limit = max(1, min(256, len(files) // (workers * 4) or 1))
+    for item in files:
+        if current and (size + item[2] > 64 * BLOCK or len(current) >= limit):
+            out.append(current)
+            current, size = [], 0
+        current.append(item)
+        size += item[2]
+    if current:
+        out.append(current)
+    return out
 
 
 def _ignored(rel: str, name: str, patterns: Sequence[str]) -> bool:
