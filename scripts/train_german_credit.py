@@ -20,7 +20,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from fairtrail import Trail
-from fairtrail.integrations.sklearn import train_and_record
+from fairtrail.lifecycle.integrations.sklearn import train_and_record
 
 NUMERIC = {"duration", "credit_amount", "installment_rate", "present_residence_since", "age",
            "number_of_existing_credits", "number_of_people_liable_for"}  # fmt: skip

@@ -42,7 +42,7 @@ def test_sklearn_helper_records_run_and_model(trail: Trail, tmp_path: Path) -> N
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
-    from fairtrail.integrations.sklearn import train_and_record
+    from fairtrail.lifecycle.integrations.sklearn import train_and_record
 
     X, y = _features()
     model, run = train_and_record(

@@ -191,7 +191,7 @@ def import_mlflow_cmd(
     """Turn MLflow runs (params, metrics, artifacts) into signed statements."""
     import warnings
 
-    from fairtrail.integrations.mlflow import import_mlflow
+    from fairtrail.lifecycle.integrations.mlflow import import_mlflow
 
     with STATE.open() as trail, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # MLflow's deprecation chatter is not ours to show
