@@ -124,7 +124,7 @@ def iter_records(path: Path) -> tuple[list[str], str, Iterator[list[bytes]]]:
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         return _parquet_records(path)
-    if suffix in (".csv", ".txt", ".data"):
+    if suffix == ".csv":
         return _csv_records(path)
     raise InputError(f"{path}: row trees need a .csv or .parquet file")
 
@@ -153,7 +153,7 @@ def build_row_tree(
 
 
 def prove_row(path: Path, secret: bytes, row: int) -> RowProof:
-    """A proof for data row `row` (1-based), reading the file once in constant memory."""
+    """A proof for data row `row` (1-based): two streaming passes over the file, constant memory."""
     _, _, chunks = iter_records(path)
     # First learn the size and the record, then which subtrees the proof needs, then
     # compute exactly those in a second pass.
