@@ -161,3 +161,19 @@ def test_ctrl_c_during_fingerprint_records_nothing(tmp_path: Path) -> None:
     assert "nothing partial was recorded" in err and "Traceback" not in err
     with Trail.open(t, writable=False) as trail:
         assert trail.log.size == 1  # only the admin's registration
+
+
+def test_cli_symlink_policy(tmp_path: Path) -> None:
+    t = tmp_path / "trail"
+    assert ft(t, "init").returncode == 0
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "a.txt").write_text("a")
+    (folder / "link").symlink_to(tmp_path / "outside")
+    args = ["dataset", "add", str(folder), "--name", "d", "--source", "s", "--license", "MIT"]
+    assert_user_error(ft(t, *args), 2, "--symlinks record")
+    assert_user_error(ft(t, *args, "--symlinks", "follow"), 2, "refuse or record")
+    r = ft(t, *args, "--symlinks", "record", "--json")
+    assert r.returncode == 0, r.stderr
+    entries = json.loads(r.stdout)["predicate"]["fingerprint"]["entries"]
+    assert {"kind": "symlink", "target": str(tmp_path / "outside")}.items() <= entries[1].items()

@@ -22,7 +22,7 @@ from fairtrail.lifecycle.datasets import (
     record_dataset,
     resolve_dataset,
 )
-from fairtrail.lifecycle.fingerprint import fingerprint
+from fairtrail.lifecycle.fingerprint import SymlinkPolicy, fingerprint
 
 dataset_app = typer.Typer(help="Record datasets and prove single rows.", no_args_is_help=True)
 
@@ -46,6 +46,9 @@ def add(
         list[str] | None, typer.Option(help="Glob of files to leave out; repeatable.")
     ] = None,
     algorithm: Annotated[str, typer.Option(help="sha256 or blake3.")] = "sha256",
+    symlinks: Annotated[
+        str, typer.Option(help="Symlinks in a folder: refuse, or record (never followed).")
+    ] = "refuse",
     actor: ActorOpt = None,
     key: KeyOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
@@ -62,6 +65,7 @@ def add(
             collected=collected,
             ignore=ignore or [],
             algorithm=algorithm,
+            symlinks=_symlink_policy(symlinks),
             progress=progress,
         )
     with STATE.open() as trail:
@@ -191,6 +195,14 @@ def check_row(
         where = f"dataset {record.name} v{record.version} (entry {record.index})"
     rows.verify_row(proof, expected)
     STATE.out.print(f"row {proof.row} of {proof.rows} is in {where}: {proof.record.decode()}")
+
+
+def _symlink_policy(value: str) -> SymlinkPolicy:
+    if value == "refuse":
+        return "refuse"
+    if value == "record":
+        return "record"
+    raise InputError(f"--symlinks must be refuse or record, not {value!r}")
 
 
 def _print_json(value: Any) -> None:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from fairtrail.errors import InputError
 from fairtrail.lifecycle import rows
-from fairtrail.lifecycle.fingerprint import Fingerprint, fingerprint
+from fairtrail.lifecycle.fingerprint import Fingerprint, SymlinkPolicy, fingerprint
 from fairtrail.statements.statement import Statement, Subject, predicate_type
 
 if TYPE_CHECKING:
@@ -263,6 +263,7 @@ def prepare_dataset(
     collected: str | None = None,
     ignore: Sequence[str] = (),
     algorithm: str = "sha256",
+    symlinks: SymlinkPolicy = "refuse",
     progress: Callable[[int, int, int, int], None] | None = None,
 ) -> PreparedDataset:
     """Validate the datasheet fields, then fingerprint and profile the data."""
@@ -279,7 +280,7 @@ def prepare_dataset(
             raise InputError(f"collection date {collected!r} is not YYYY-MM-DD") from None
     if len(description) > 16384:
         raise InputError("the description is longer than 16384 characters")
-    fp = fingerprint(data, algorithm=algorithm, ignore=ignore, progress=progress)
+    fp = fingerprint(data, algorithm=algorithm, ignore=ignore, symlinks=symlinks, progress=progress)
     tabular: dict[str, Any] | None = None
     secret: bytes | None = None
     if fp.kind == "file" and data.suffix.lower() in TABULAR:
