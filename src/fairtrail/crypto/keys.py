@@ -8,7 +8,6 @@ verification always checks the signature against the key itself (DSSE rule).
 from __future__ import annotations
 
 import hashlib
-import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from fairtrail.crypto._files import write_private
 from fairtrail.errors import KeyFileError
 
 __all__ = ["SigningKey", "VerifyingKey", "key_id"]
@@ -104,17 +104,10 @@ class SigningKey:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            write_private(path, pem)
         except FileExistsError:
             raise KeyFileError(f"key file {path} already exists; not overwriting it") from None
-        try:
-            os.fchmod(fd, 0o600)  # in case the umask or the file system widened it
-            os.write(fd, pem)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
     @classmethod
     def load(cls, path: Path) -> SigningKey:

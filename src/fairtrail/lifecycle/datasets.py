@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fairtrail.crypto._files import write_private
 from fairtrail.errors import InputError
 from fairtrail.lifecycle import rows
 from fairtrail.lifecycle.fingerprint import Fingerprint, SymlinkPolicy, fingerprint
@@ -333,7 +334,7 @@ def record_dataset(trail: Trail, prepared: PreparedDataset, signer: SigningKey) 
     if prepared.secret is not None and prepared.tabular is not None:
         # the root depends on the fresh random secret, so the file name is new
         secret_path = trail.paths.row_secret(str(prepared.tabular["rowTree"]["root"]))
-        _write_secret(secret_path, prepared.secret)
+        write_private(secret_path, prepared.secret)
     try:
         return trail.record(statement, signer)
     except BaseException:
@@ -354,14 +355,3 @@ def load_row_secret(trail: Trail, record: DatasetRecord) -> bytes:
             f"the row secret of {record.name} v{record.version} is not in this trail "
             "(it is kept off the log; it may have been erased)"
         ) from None
-
-
-def _write_secret(path: Path, secret: bytes) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, secret)
-        os.fsync(fd)
-    finally:
-        os.close(fd)

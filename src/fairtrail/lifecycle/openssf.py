@@ -12,13 +12,13 @@ and the public key, which binds the OpenSSF signature to the actor's log signatu
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from fairtrail.crypto._files import write_private
 from fairtrail.errors import InputError, VerificationError
 
 if TYPE_CHECKING:
@@ -40,13 +40,7 @@ def model_signing_key(trail: Trail, actor: str) -> tuple[Path, Path]:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, pem)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_private(private, pem)
         public.write_bytes(
             key.public_key().public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
