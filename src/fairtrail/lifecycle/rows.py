@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from fairtrail.crypto.canonical import canonical_json
 from fairtrail.errors import InputError
 from fairtrail.log import merkle
-from fairtrail.log._tiles import next_level
+from fairtrail.log._tiles import perfect_root, push_range, pyramid
 
 __all__ = ["RowProof", "RowTree", "build_row_tree", "prove_row", "row_salts", "verify_row"]
 
@@ -138,12 +138,9 @@ def build_row_tree(
     for records in chunks:
         hashes = _leaf_hashes(records, secret, done)
         if len(records) == _CHUNK:
-            row = hashes
-            while len(row) > 1:
-                row = next_level(row)
-            merkle.compact_push(compact, done, _CHUNK_LEVEL, row[0])
+            merkle.compact_push(compact, done, _CHUNK_LEVEL, perfect_root(hashes))
         else:  # the last, partial chunk: largest aligned subtrees first
-            _push_partial(compact, done, hashes)
+            push_range(compact, done, done + len(hashes), pyramid(hashes))
         done += len(records)
         if progress is not None:
             progress(done)
@@ -177,7 +174,7 @@ def prove_row(path: Path, secret: bytes, row: int) -> RowProof:
     _, _, chunks = iter_records(path)
     done = 0
     for records in chunks:
-        levels = _pyramid(_leaf_hashes(records, secret, done))
+        levels = pyramid(_leaf_hashes(records, secret, done))
         end = done + len(records)
         for (lvl, i), compact in values.items():
             lo, hi = i << lvl, (i + 1) << lvl
@@ -185,7 +182,7 @@ def prove_row(path: Path, secret: bytes, row: int) -> RowProof:
                 compact.append(levels[lvl][(lo - done) >> lvl])
             elif lo <= done and end <= hi:  # spans whole chunks (aligned, so only full ones)
                 merkle.compact_push(compact, done - lo, _CHUNK_LEVEL, levels[_CHUNK_LEVEL][0])
-        _push_levels(tree, done, end, levels)
+        push_range(tree, done, end, levels)
         done = end
     if done != size:
         raise InputError(f"{path} changed while it was read")
@@ -212,28 +209,6 @@ def _leaf_hashes(records: list[bytes], secret: bytes, first: int) -> list[bytes]
     return [
         sha(b"\x00" + salts[32 * n : 32 * n + 32] + rec).digest() for n, rec in enumerate(records)
     ]
-
-
-def _pyramid(hashes: list[bytes]) -> list[list[bytes]]:
-    """[leaf hashes, their parents, ...]: level L holds every complete aligned subtree of
-    2**L leaves of the chunk."""
-    levels = [hashes]
-    while len(levels[-1]) > 1:
-        levels.append(next_level(levels[-1]))
-    return levels
-
-
-def _push_partial(compact: list[bytes], start: int, hashes: list[bytes]) -> None:
-    _push_levels(compact, start, start + len(hashes), _pyramid(hashes))
-
-
-def _push_levels(compact: list[bytes], start: int, end: int, levels: list[list[bytes]]) -> None:
-    """Push the leaves [start, end) of one chunk onto `compact`, largest subtrees first."""
-    pos = start
-    for level in range(len(levels) - 1, -1, -1):
-        if end - pos >= 1 << level:
-            merkle.compact_push(compact, pos, level, levels[level][(pos - start) >> level])
-            pos += 1 << level
 
 
 def _int(value: Any) -> int:

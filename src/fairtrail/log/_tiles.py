@@ -17,6 +17,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from fairtrail.log import merkle
+
 TILE_HEIGHT = 4
 TILE_WIDTH = 1 << TILE_HEIGHT
 HASH_SIZE = 32
@@ -45,6 +47,30 @@ def next_level(row: list[bytes]) -> list[bytes]:
     """
     sha = _sha256
     return [sha(b"\x01" + row[i] + row[i + 1]).digest() for i in range(0, len(row) - 1, 2)]
+
+
+def pyramid(leaf_hashes: list[bytes]) -> list[list[bytes]]:
+    """Every level of the perfect subtrees over an aligned run of leaves:
+    [leaf hashes, their parents, ...]; level L holds each complete 2**L-leaf subtree.
+
+    Used where a whole chunk is hashed at once (fsck, row trees): one list
+    comprehension per level keeps Python's per-hash overhead low.
+    """
+    levels = [leaf_hashes]
+    while len(levels[-1]) > 1:
+        levels.append(next_level(levels[-1]))
+    return levels
+
+
+def push_range(compact: list[bytes], start: int, end: int, levels: list[list[bytes]]) -> None:
+    """Push the leaves [start, end) onto the compact range `compact`, largest subtrees
+    first, taking their hashes from `levels`, the pyramid of the chunk beginning at
+    `start` (which must be aligned to the chunk's size)."""
+    pos = start
+    for level in range(len(levels) - 1, -1, -1):
+        if end - pos >= 1 << level:
+            merkle.compact_push(compact, pos, level, levels[level][(pos - start) >> level])
+            pos += 1 << level
 
 
 def tile_roots(row: list[bytes]) -> list[bytes]:

@@ -23,8 +23,9 @@ from fairtrail.log._tiles import (
     FULL_TILE_BYTES,
     TILE_HEIGHT,
     TILE_WIDTH,
-    next_level,
     perfect_root,
+    push_range,
+    pyramid,
     split_hashes,
 )
 from fairtrail.log.store import Store, StoredCheckpoint
@@ -77,20 +78,20 @@ def _fsck(
     sha = hashlib.sha256
     compact: list[bytes] = []  # compact range over every whole chunk checked so far
     upper: list[list[bytes]] = []  # recomputed hashes of the open tile at levels >= _CHUNK_TILE
-    pyramid: list[list[bytes]] = []
+    levels: list[list[bytes]] = []
     done = 0
     for first, rows in _ChunkIter(store, size):
         if first != done:
             raise IntegrityError(f"entry {done} is missing from the store", index=done)
-        pyramid = _pyramid([sha(b"\x00" + data).digest() for _, data in rows])
-        for tile_level in range(min(_CHUNK_TILE, (len(pyramid) - 1) // TILE_HEIGHT + 1)):
-            hashes = pyramid[TILE_HEIGHT * tile_level]
+        levels = pyramid([sha(b"\x00" + data).digest() for _, data in rows])
+        for tile_level in range(min(_CHUNK_TILE, (len(levels) - 1) // TILE_HEIGHT + 1)):
+            hashes = levels[TILE_HEIGHT * tile_level]
             _compare_tiles(store, tile_level, done >> (TILE_HEIGHT * tile_level), hashes)
         end = done + len(rows)
         while pending and pending[0].size <= end:
-            _check_checkpoint_root(pending.pop(0), compact, done, pyramid)
+            _check_checkpoint_root(pending.pop(0), compact, done, levels)
         if len(rows) == _CHUNK:
-            chunk_root = pyramid[_CHUNK_LEVEL][0]
+            chunk_root = levels[_CHUNK_LEVEL][0]
             merkle.compact_push(compact, done, _CHUNK_LEVEL, chunk_root)
             _push_upper(store, upper, _CHUNK_TILE, done >> _CHUNK_LEVEL, chunk_root)
         done = end
@@ -108,7 +109,7 @@ def _fsck(
             _compare_tile(store, level, (size >> (TILE_HEIGHT * level)) // TILE_WIDTH, buf)
     final = list(compact)
     if size % _CHUNK:
-        _extend_compact(final, size - size % _CHUNK, size, pyramid)
+        push_range(final, size - size % _CHUNK, size, levels)
     root = merkle.compact_root(final)
     if root != store.root(size):
         raise IntegrityError(
@@ -205,19 +206,6 @@ def _compare_tile(store: Store, level: int, index: int, computed: list[bytes]) -
     )
 
 
-def _pyramid(leaf_hashes: list[bytes]) -> list[list[bytes]]:
-    """Every level of the perfect subtrees over one chunk: [leaf hashes, parents, ...].
-
-    Level L holds the hash of every complete, aligned run of 2**L leaves in the chunk,
-    computed one tree level at a time (a list comprehension per level is what keeps
-    Python's per-hash overhead low).
-    """
-    levels = [leaf_hashes]
-    while len(levels[-1]) > 1:
-        levels.append(next_level(levels[-1]))
-    return levels
-
-
 def _compare_tiles(store: Store, level: int, first: int, computed: list[bytes]) -> None:
     """The stored tiles of `level` holding hashes [first, first + len(computed)) must hold
     exactly `computed` (`first` is tile-aligned). One bulk read; on a mismatch, tile by
@@ -242,20 +230,11 @@ def _compare_tiles(store: Store, level: int, first: int, computed: list[bytes]) 
     )
 
 
-def _extend_compact(compact: list[bytes], start: int, end: int, pyramid: list[list[bytes]]) -> None:
-    """Push [start, end) onto `compact`, using the pyramid of the chunk starting at `start`."""
-    pos = start
-    for level in range(len(pyramid) - 1, -1, -1):
-        if end - pos >= 1 << level:
-            merkle.compact_push(compact, pos, level, pyramid[level][(pos - start) >> level])
-            pos += 1 << level
-
-
 def _check_checkpoint_root(
-    cp: StoredCheckpoint, compact: list[bytes], chunk_start: int, pyramid: list[list[bytes]]
+    cp: StoredCheckpoint, compact: list[bytes], chunk_start: int, levels: list[list[bytes]]
 ) -> None:
     partial = list(compact)
-    _extend_compact(partial, chunk_start, cp.size, pyramid)
+    push_range(partial, chunk_start, cp.size, levels)
     computed = merkle.compact_root(partial)
     if computed != cp.root:
         raise IntegrityError(
