@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any
 
+import typer
 from rich.console import Console
 
 from fairtrail.crypto.keys import SigningKey
 from fairtrail.trail import Trail
 
 DEFAULT_TRAIL = ".fairtrail"
+
+#: The signer options every recording command takes (resolved by `State.signer`).
+ActorOpt = Annotated[str | None, typer.Option("--as", help="Actor whose key signs.")]
+KeyOpt = Annotated[Path | None, typer.Option(help="Sign with this PEM private key.")]
+
+
+def print_json(value: Any) -> None:
+    """Machine-readable output: indented JSON on stdout, non-ASCII kept as is."""
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
 
 @dataclass

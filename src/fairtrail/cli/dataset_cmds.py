@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from fairtrail.cli._context import STATE
+from fairtrail.cli._context import STATE, ActorOpt, KeyOpt, print_json
 from fairtrail.cli._progress import fingerprint_progress
 from fairtrail.crypto.canonical import parse_json
 from fairtrail.errors import InputError
@@ -25,9 +25,6 @@ from fairtrail.lifecycle.datasets import (
 from fairtrail.lifecycle.fingerprint import SymlinkPolicy, fingerprint
 
 dataset_app = typer.Typer(help="Record datasets and prove single rows.", no_args_is_help=True)
-
-ActorOpt = Annotated[str | None, typer.Option("--as", help="Actor whose key signs.")]
-KeyOpt = Annotated[Path | None, typer.Option(help="Sign with this PEM private key.")]
 
 
 @dataset_app.command("add")
@@ -72,7 +69,7 @@ def add(
         receipt = record_dataset(trail, prepared, STATE.signer(trail, actor, key))
     pred = receipt.statement.predicate
     if as_json:
-        _print_json({"index": receipt.index, "predicate": pred})
+        print_json({"index": receipt.index, "predicate": pred})
         return
     digest = prepared.fingerprint.subject_digest
     alg, value = next(iter(digest.items()))
@@ -203,7 +200,3 @@ def _symlink_policy(value: str) -> SymlinkPolicy:
     if value == "record":
         return "record"
     raise InputError(f"--symlinks must be refuse or record, not {value!r}")
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")

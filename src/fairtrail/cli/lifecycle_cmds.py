@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.tree import Tree
 
-from fairtrail.cli._context import STATE
+from fairtrail.cli._context import STATE, ActorOpt, KeyOpt
 from fairtrail.crypto.canonical import parse_json
 from fairtrail.errors import InputError
 from fairtrail.lifecycle.fingerprint import fingerprint
@@ -21,9 +21,6 @@ from fairtrail.lifecycle.openssf import model_signing_key, sign_model
 
 model_app = typer.Typer(help="Record model artifacts.", no_args_is_help=True)
 run_app = typer.Typer(help="Record training runs made outside Python.", no_args_is_help=True)
-
-ActorOpt = Annotated[str | None, typer.Option("--as", help="Actor whose key signs.")]
-KeyOpt = Annotated[Path | None, typer.Option(help="Sign with this PEM private key.")]
 
 
 @model_app.command("add")

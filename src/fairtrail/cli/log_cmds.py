@@ -6,13 +6,13 @@ import base64
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from fairtrail.cli._context import STATE
+from fairtrail.cli._context import STATE, ActorOpt, KeyOpt, print_json
 from fairtrail.crypto.canonical import MAX_JSON_BYTES
 from fairtrail.errors import InputError, ProofRequestError
 from fairtrail.statements.statement import PREDICATE_PREFIX, Statement
@@ -23,10 +23,6 @@ prove_app = typer.Typer(help="Print Merkle proofs (RFC 9162) as JSON.", no_args_
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
 
 def _read_input(path: str) -> bytes:
@@ -71,8 +67,8 @@ def record(
     file: Annotated[
         str, typer.Argument(help="Statement JSON file (in-toto Statement v1), or - for stdin.")
     ],
-    actor: Annotated[str | None, typer.Option("--as", help="Actor whose key signs.")] = None,
-    key: Annotated[Path | None, typer.Option(help="Sign with this PEM private key.")] = None,
+    actor: ActorOpt = None,
+    key: KeyOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the receipt as JSON.")] = False,
 ) -> None:
     """Sign a statement with your key and append it to the trail."""
@@ -80,7 +76,7 @@ def record(
     with STATE.open() as trail:
         receipt = trail.record(statement, STATE.signer(trail, actor, key))
     if as_json:
-        _print_json(
+        print_json(
             {
                 "index": receipt.index,
                 "leaf_hash": _b64(receipt.leaf_hash),
@@ -140,7 +136,7 @@ def checkpoint(
     with STATE.open() as trail:
         body, note = trail.checkpoint()
     if as_json:
-        _print_json(
+        print_json(
             {
                 "origin": body.origin,
                 "size": body.size,
@@ -172,7 +168,7 @@ def prove_inclusion(
             size = latest[0].size
         proof = trail.prove_inclusion(index, size)
         note = trail.checkpoint_note(size)
-    _print_json(
+    print_json(
         {
             "index": proof.index,
             "size": proof.size,
@@ -193,7 +189,7 @@ def prove_consistency(
     with STATE.open(writable=False) as trail:
         proof = trail.prove_consistency(old, new)
         notes = [trail.checkpoint_note(old), trail.checkpoint_note(new)]
-    _print_json(
+    print_json(
         {
             "size1": proof.size1,
             "size2": proof.size2,
@@ -222,7 +218,7 @@ def verify(
             task = bar.add_task("verify", total=trail.log.size)
             report = trail.verify(lambda done, total: bar.update(task, completed=done))
     if as_json:
-        _print_json(
+        print_json(
             {
                 "ok": True,
                 "size": report.log.size,
