@@ -16,6 +16,7 @@ from fairtrail.crypto.canonical import parse_json
 from fairtrail.errors import InputError
 from fairtrail.lifecycle import rows
 from fairtrail.lifecycle.datasets import (
+    datasets_with_digest,
     find_datasets,
     load_row_secret,
     prepare_dataset,
@@ -134,7 +135,7 @@ def prove_row(
     fp = fingerprint(data)
     alg, value = next(iter(fp.subject_digest.items()))
     with STATE.open(writable=False) as trail:
-        record = next((r for r in find_datasets(trail) if r.digest.get(alg) == value), None)
+        record = next(iter(datasets_with_digest(trail, alg, value)), None)
         if record is None:
             raise InputError(
                 f"{data} is not a recorded dataset (no dataset has {alg}:{value[:16]}…)"

@@ -37,6 +37,8 @@ __all__ = [
     "DATASET_PREDICATE",
     "DatasetRecord",
     "check_license",
+    "dataset_at",
+    "datasets_with_digest",
     "find_datasets",
     "profile_csv",
     "PreparedDataset",
@@ -162,7 +164,7 @@ def _narrow(kind: str, value: str) -> str:
             int(value)
             return "integer"
         except ValueError:
-            kind = "number"
+            pass  # not an integer: maybe a number
     try:
         float(value)
         return "number"
@@ -202,33 +204,43 @@ def profile_parquet(path: Path, sensitive: Sequence[str]) -> dict[str, Any]:
     }
 
 
+def dataset_at(trail: Trail, index: int) -> DatasetRecord | None:
+    """The dataset statement at log entry `index`, or None if that entry is something else."""
+    if not 0 <= index < trail.log.size:
+        return None
+    _, statement = trail.statement(index)
+    if statement.predicate_type != DATASET_PREDICATE:
+        return None
+    pred = statement.predicate
+    return DatasetRecord(
+        index,
+        str(pred.get("name")),
+        int(pred.get("version", 1)),
+        dict(statement.subject[0].digest),
+        pred,
+    )
+
+
 def find_datasets(trail: Trail, name: str | None = None) -> list[DatasetRecord]:
     """Dataset statements on the log (all, or every version of `name`), oldest first."""
-    out = []
-    for index in trail.indices_of_type(DATASET_PREDICATE):
-        _, statement = trail.statement(index)
-        pred = statement.predicate
-        if name is None or pred.get("name") == name:
-            out.append(
-                DatasetRecord(
-                    index,
-                    str(pred.get("name")),
-                    int(pred.get("version", 1)),
-                    dict(statement.subject[0].digest),
-                    pred,
-                )
-            )
-    return out
+    found = (dataset_at(trail, i) for i in trail.indices_of_type(DATASET_PREDICATE))
+    return [r for r in found if r is not None and (name is None or r.name == name)]
+
+
+def datasets_with_digest(trail: Trail, algorithm: str, value: str) -> list[DatasetRecord]:
+    """Dataset statements whose subject has this digest (an index lookup, not a scan)."""
+    found = (dataset_at(trail, i) for i in trail.indices_of_subject(algorithm, value))
+    return [r for r in found if r is not None]
 
 
 def resolve_dataset(trail: Trail, ref: str) -> DatasetRecord:
     """A dataset by `NAME` (latest version), `NAME@VERSION`, or log index `#N`."""
     if ref.startswith("#") and ref[1:].isdigit():
         index = int(ref[1:])
-        for rec in find_datasets(trail):
-            if rec.index == index:
-                return rec
-        raise InputError(f"entry {index} is not a dataset statement")
+        record = dataset_at(trail, index)
+        if record is None:
+            raise InputError(f"entry {index} is not a dataset statement")
+        return record
     name, _, version = ref.partition("@")
     found = find_datasets(trail, name)
     if version:
