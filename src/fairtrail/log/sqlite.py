@@ -274,7 +274,7 @@ class SqliteStore:
     # ------------------------------------------------------------------ reads
 
     def entries(self, start: int, end: int) -> list[bytes]:
-        with self._snapshot() as size:
+        with self.snapshot() as size:
             _check_range(start, end, size)
             rows = self._read_rows(start, end - start) if end > start else []
         for n, (i, _) in enumerate(rows):
@@ -335,7 +335,7 @@ class SqliteStore:
         return out[:limit]
 
     def leaf_hashes(self, start: int, end: int) -> list[bytes]:
-        with self._snapshot() as size:
+        with self.snapshot() as size:
             _check_range(start, end, size)
             first, last = start // TILE_WIDTH, -(-end // TILE_WIDTH)
             stored = self.tiles(0, first, last)  # one range read, not a query per tile
@@ -357,19 +357,19 @@ class SqliteStore:
         return {int(i): bytes(h) for i, h in rows}
 
     def subtree_hash(self, level: int, index: int) -> bytes:
-        with self._snapshot() as size:
+        with self.snapshot() as size:
             if (index + 1) << level > size:
                 raise ProofRequestError(f"subtree ({level}, {index}) is beyond size {size}")
             return self._subtree(level, index, size)
 
     def root(self, size: int) -> bytes:
-        with self._snapshot() as current:
+        with self.snapshot() as current:
             if not 0 <= size <= current:
                 raise ProofRequestError(f"size {size} is outside 0..{current}")
             return merkle.range_hash(0, size, lambda lvl, i: self._subtree(lvl, i, current))
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
-        with self._snapshot() as current:
+        with self.snapshot() as current:
             if not 0 < size <= current:
                 raise ProofRequestError(f"size {size} is outside 1..{current}")
             if not 0 <= index < size:
@@ -379,7 +379,7 @@ class SqliteStore:
             )
 
     def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
-        with self._snapshot() as current:
+        with self.snapshot() as current:
             if not 0 <= size2 <= current:
                 raise ProofRequestError(f"size {size2} is outside 0..{current}")
             if not 0 <= size1 <= size2:
@@ -483,8 +483,6 @@ class SqliteStore:
         this store object wait.
         """
         return _Snapshot(self)
-
-    _snapshot = snapshot
 
     def integrity_check(self) -> str:
         """SQLite's own `PRAGMA integrity_check` result ("ok" when the file is sound)."""
