@@ -46,9 +46,7 @@ class LineageNode:
 
 def lineage(trail: Trail, algorithm: str, value: str) -> list[LineageNode]:
     """The lineage trees of every Model statement whose subject has this digest."""
-    models = [
-        i for i in trail.indices_of_subject(algorithm, value) if _type(trail, i) == MODEL_PREDICATE
-    ]
+    models = _of_type(trail, trail.indices_of_subject(algorithm, value), MODEL_PREDICATE)
     if not models:
         raise InputError(f"no model with {algorithm}:{value[:16]}… is recorded in this trail")
     latest = trail.latest_checkpoint()
@@ -56,8 +54,9 @@ def lineage(trail: Trail, algorithm: str, value: str) -> list[LineageNode]:
     return [_model_node(trail, i, size) for i in models]
 
 
-def _type(trail: Trail, index: int) -> str:
-    return trail.statement(index)[1].predicate_type
+def _of_type(trail: Trail, indices: list[int], predicate_type: str) -> list[int]:
+    """`indices` narrowed to one statement type, from the index (no statement decoded)."""
+    return sorted(set(indices) & set(trail.indices_of_type(predicate_type)))
 
 
 def _status(trail: Trail, index: int, size: int) -> str:
@@ -82,15 +81,9 @@ def _model_node(trail: Trail, index: int, size: int) -> LineageNode:
         _status(trail, index, size),
         {"format": pred.get("format"), "framework": pred.get("framework")},
     )
-    seen: set[int] = set()
-    for alg, value in subject.digest.items():
-        for i in trail.indices_of_subject(alg, value):
-            if i in seen or i == index:
-                continue
-            seen.add(i)
-            _, run = trail.statement(i)
-            if run.predicate_type == RUN_PREDICATE:
-                node.children.append(_run_node(trail, i, size))
+    related = [i for a, v in subject.digest.items() for i in trail.indices_of_subject(a, v)]
+    for i in _of_type(trail, related, RUN_PREDICATE):
+        node.children.append(_run_node(trail, i, size))
     return node
 
 
