@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -134,3 +135,89 @@ def test_leaf_encoding_is_rfc8785(path: str, size: int, target: str | None) -> N
     kind = "file" if target is None else "symlink"
     entry = FileEntry(path, size, "ab" * 32, kind, target)
     assert entry.leaf() == canonical_json(entry.to_dict())
+
+
+# --- child processes (trees of many small files) ---------------------------------------
+
+
+def _children() -> set[int]:
+    """PIDs of this process's live children, from /proc (no psutil needed)."""
+    out: set[int] = set()
+    for task in Path("/proc/self/task").iterdir():
+        out.update(int(pid) for pid in (task / "children").read_text().split())
+    return out
+
+
+def _many(root: Path, n: int = 300) -> Path:
+    for i in range(n):
+        sub = root / f"d{i % 7}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"f{i}.bin").write_bytes(os.urandom(i * 37 % 5000))
+    (root / "big.bin").write_bytes(os.urandom(3 << 20))  # several read blocks in a child
+    (root / "d1" / "ünïcode name.txt").write_bytes(b"x")
+    return root
+
+
+@pytest.mark.parametrize("algorithm", ["sha256", "blake3"])
+def test_processes_and_threads_give_the_same_manifest(tmp_path: Path, algorithm: str) -> None:
+    root = _many(tmp_path / "d")
+    os.symlink("f1.bin", root / "d1" / "link")
+    before = _children()
+    seen: list[tuple[int, int, int, int]] = []
+    by_processes = fingerprint(
+        root, algorithm=algorithm, symlinks="record", processes=True, workers=3,
+        progress=lambda *a: seen.append(a),
+    )  # fmt: skip
+    by_threads = fingerprint(root, algorithm=algorithm, symlinks="record", processes=False)
+    assert by_processes.entries == by_threads.entries
+    assert by_processes.root == by_threads.root
+    assert seen[-1] == (
+        by_processes.size - len("f1.bin"),
+        by_processes.size - len("f1.bin"),
+        302,
+        302,
+    )  # fmt: skip  (the symlink is not a hashed file)
+    assert _children() <= before  # every child was reaped
+
+
+def test_a_bad_file_in_a_child_stops_everything_with_one_error(tmp_path: Path) -> None:
+    from fairtrail.lifecycle import _hash_pool
+
+    root = _many(tmp_path / "d", 10)
+    os.mkfifo(tmp_path / "fifo")  # a child must refuse it, not block reading it
+    items = [(p.name, str(p), -1, "file") for p in sorted((root / "d1").iterdir())]
+    items.append(("fifo", str(tmp_path / "fifo"), -1, "file"))
+    items.append(("gone", str(tmp_path / "gone"), -1, "file"))
+    before = _children()
+    with pytest.raises(InputError, match="fifo is not a regular file"):
+        _hash_pool.hash_streamed(items, "sha256", 2, lambda _: None, lambda *_: None)
+    assert _children() <= before
+
+
+def test_a_walk_error_or_ctrl_c_while_children_hash_stops_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _many(tmp_path / "d")
+    os.symlink("f1.bin", root / "d3" / "zz-link")  # refused by default, after hashing began
+    before = _children()
+    with pytest.raises(InputError, match="symbolic link"):
+        fingerprint(root, processes=True)
+    assert _children() <= before
+
+    from fairtrail.lifecycle import _hash_pool
+
+    dispatch = _hash_pool._dispatch
+    calls = [0]
+
+    def interrupted(*args: Any) -> None:  # Ctrl-C reaches the main thread mid-walk
+        calls[0] += 1
+        if calls[0] == 2:
+            raise KeyboardInterrupt
+        dispatch(*args)
+
+    (root / "d3" / "zz-link").unlink()
+    monkeypatch.setattr(_hash_pool, "CHUNK", 16)
+    monkeypatch.setattr(_hash_pool, "_dispatch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fingerprint(root, processes=True)
+    assert calls[0] == 2 and _children() <= before
