@@ -96,6 +96,10 @@ class StatementIndex:
         ).fetchall()
         return [int(r[0]) for r in rows]
 
+    def signer(self, index: int) -> str | None:
+        row = self._conn.execute("SELECT signer FROM statements WHERE idx = ?", (index,)).fetchone()
+        return None if row is None else str(row[0])
+
     def tail(self, count: int) -> list[IndexedStatement]:
         rows = self._conn.execute(
             "SELECT idx, predicate_type, signer, subjects FROM statements "

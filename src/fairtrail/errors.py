@@ -13,11 +13,12 @@ statuses in exactly one place; nothing else decides how an error looks to a user
     ├── StoreError                      exit 1: the store could not do what was asked
     │   ├── StoreLockedError            exit 2: another writer holds the trail
     │   └── StoreFailedError            the store stopped writing after an I/O error (fail-stop)
-    └── VerificationError               exit 3: something does not verify; carries expected/actual
-        ├── ProofError                  a Merkle inclusion or consistency proof is invalid
-        ├── NoteError                   a signed note / checkpoint is malformed or not signed
-        ├── SignatureError              a DSSE envelope's signatures do not verify
-        └── IntegrityError              the stored log does not match itself (tampering, corruption)
+    ├── VerificationError               exit 3: something does not verify; carries expected/actual
+    │   ├── ProofError                  a Merkle inclusion or consistency proof is invalid
+    │   ├── NoteError                   a signed note / checkpoint is malformed or not signed
+    │   ├── SignatureError              a DSSE envelope's signatures do not verify
+    │   └── IntegrityError              the stored log does not match itself (tampering, corruption)
+    └── PolicyDeniedError               exit 4: a gate refused (policy not passed); nothing recorded
 
 Each error has one message a user can act on and a `diagnostics()` hint saying what to do next.
 """
@@ -129,3 +130,10 @@ def _show(value: object) -> str:
     if isinstance(value, bytes | bytearray):
         return bytes(value).hex() if value else "(empty)"
     return str(value)
+
+
+class PolicyDeniedError(FairtrailError):
+    """A deployment gate refused: the model has no current, passing policy decision."""
+
+    exit_code = 4
+    hint = "Fix what the failing rules name, record new evidence, run `fairtrail policy check`."

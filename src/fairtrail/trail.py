@@ -331,6 +331,12 @@ class Trail:
         assert self._index is not None
         return self._index.by_subject(algorithm, value)
 
+    def signer_of(self, index: int) -> str | None:
+        """The actor whose key signed entry `index` (checked when it was appended)."""
+        self._sync()
+        assert self._index is not None
+        return self._index.signer(index)
+
     def tail(self, count: int) -> list[IndexedStatement]:
         self._sync()
         assert self._index is not None

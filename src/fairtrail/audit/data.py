@@ -34,29 +34,30 @@ class Outcomes:
     negative: str | None
 
 
-def read_columns(path: Path, columns: list[str]) -> pa.Table:
-    """The named columns of a CSV or Parquet file (other columns are never parsed)."""
+def read_columns(path: Path, columns: list[str] | None) -> pa.Table:
+    """The named columns of a CSV or Parquet file (other columns are never parsed);
+    `None` reads every column."""
     if not path.is_file():
         raise InputError(f"no such data file: {path}")
-    wanted = list(dict.fromkeys(columns))
+    wanted = list(dict.fromkeys(columns)) if columns is not None else None
     suffix = path.suffix.lower()
     try:
         if suffix == ".parquet":
             import pyarrow.parquet as pq
 
             names = pq.read_schema(path).names
-            _check_present(path, names, wanted)
+            _check_present(path, names, wanted or [])
             return pq.read_table(path, columns=wanted)
         if suffix in (".csv", ".tsv"):
             import pyarrow.csv as pcsv
 
             names = _csv_header(path, "\t" if suffix == ".tsv" else ",")
-            _check_present(path, names, wanted)
+            _check_present(path, names, wanted or [])
             return pcsv.read_csv(
                 path,
                 parse_options=pcsv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ","),
                 convert_options=pcsv.ConvertOptions(
-                    include_columns=wanted, strings_can_be_null=True
+                    include_columns=wanted or [], strings_can_be_null=True
                 ),
             )
     except (pa.ArrowInvalid, OSError) as exc:

@@ -1,7 +1,8 @@
 """Root command, global options, and the one place errors become exit codes.
 
 Exit codes: 0 success · 1 internal fault · 2 bad input or usage (nothing recorded) ·
-3 verification failed (tampering or corruption found) · 130 interrupted.
+3 verification failed (tampering or corruption found) · 4 refused by a policy gate ·
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import typer
 from rich.console import Console
 
 from fairtrail.cli._context import STATE
+from fairtrail.cli.audit_cmds import audit_app
 from fairtrail.cli.dataset_cmds import dataset_app
 from fairtrail.cli.keys import keys_app
 from fairtrail.cli.lifecycle_cmds import import_app, lineage_cmd, model_app, run_app
 from fairtrail.cli.log_cmds import register_log_commands
+from fairtrail.cli.policy_cmds import deploy, policy_app, review, status
 from fairtrail.errors import FairtrailError
 
 app = typer.Typer(
@@ -55,6 +58,11 @@ app.add_typer(model_app, name="model")
 app.add_typer(run_app, name="run")
 app.command("lineage")(lineage_cmd)
 app.add_typer(import_app, name="import")
+app.add_typer(audit_app, name="audit")
+app.add_typer(policy_app, name="policy")
+app.command("review")(review)
+app.command("deploy")(deploy)
+app.command("status")(status)
 register_log_commands(app)
 
 

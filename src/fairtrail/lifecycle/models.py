@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import struct
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,15 @@ if TYPE_CHECKING:
     from fairtrail.crypto.keys import SigningKey
     from fairtrail.trail import Receipt, Trail
 
-__all__ = ["FORMATS", "MODEL_PREDICATE", "detect_format", "model_statement", "record_model"]
+__all__ = [
+    "FORMATS",
+    "MODEL_PREDICATE",
+    "ModelRecord",
+    "detect_format",
+    "model_statement",
+    "record_model",
+    "resolve_model",
+]
 
 MODEL_PREDICATE = predicate_type("model")
 
@@ -39,6 +48,63 @@ FORMATS: dict[str, tuple[str, str]] = {
     ".onnx": ("onnx", "onnx"),
 }
 _SAFETENSORS_HEADER_MAX = 100 << 20
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """A Model statement found on the log."""
+
+    index: int
+    name: str
+    digest: dict[str, str]
+    predicate: dict[str, Any]
+
+    @property
+    def ref(self) -> str:
+        """`alg:hex` of the model's first digest: what other statements point at."""
+        alg, value = next(iter(self.digest.items()))
+        return f"{alg}:{value}"
+
+
+def resolve_model(trail: Trail, ref: str | os.PathLike[str]) -> ModelRecord:
+    """The latest Model statement for a model file or folder, an `ALG:HEX` digest, or a
+    model name. A file is fingerprinted, so a changed artifact never matches."""
+    text = str(ref)
+    path = Path(text)
+    if path.exists():
+        alg, value = next(iter(fingerprint(path).subject_digest.items()))
+        what = f"{path.name} ({alg}:{value[:16]}…)"
+    elif ":" in text:
+        alg, _, value = text.partition(":")
+        alg, value = alg.lower(), value.lower()
+        what = f"{alg}:{value[:16]}…"
+    else:
+        named = [
+            r for r in _models(trail, trail.indices_of_type(MODEL_PREDICATE)) if r.name == text
+        ]
+        if not named:
+            raise InputError(
+                f"no model file, digest or model name {text!r} in this trail "
+                "(use a path, ALG:HEX, or a name given to `fairtrail model add`)"
+            )
+        return named[-1]
+    found = _models(
+        trail,
+        sorted(
+            set(trail.indices_of_subject(alg, value)) & set(trail.indices_of_type(MODEL_PREDICATE))
+        ),
+    )
+    if not found:
+        raise InputError(f"model {what} is not recorded in this trail; run `fairtrail model add`")
+    return found[-1]
+
+
+def _models(trail: Trail, indices: list[int]) -> list[ModelRecord]:
+    out = []
+    for i in indices:
+        _, st = trail.statement(i)
+        out.append(ModelRecord(i, st.subject[0].name, dict(st.subject[0].digest), st.predicate))
+    return out
 
 
 def detect_format(path: Path, declared: str | None = None) -> tuple[str, str]:

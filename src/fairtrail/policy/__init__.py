@@ -1,0 +1,1 @@
+"""Policy-as-code: CEL rules over facts from the trail, signed decisions, reviews, gates."""
