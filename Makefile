@@ -32,6 +32,7 @@ bench: $(STAMP)
 	  apt-get install -y -qq b3sum || echo "b3sum not installed; its row will be skipped"; }
 	$(BIN)/python bench/bench_log.py
 	$(BIN)/python -W ignore bench/bench_fingerprint.py
+	$(BIN)/python -W ignore bench/bench_audit.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

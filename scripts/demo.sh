@@ -37,10 +37,63 @@ echo "Prove that applicant row 42 was in the training data, revealing no other r
 "$ft" dataset prove-row "$here/data/german-credit/german_credit.csv" 42 --out "$work/row42.json"
 "$ft" dataset check-row "$work/row42.json"
 
-step "6. Verify everything: every leaf, stored hash, checkpoint and signature"
+step "6. Fairness audit: pre-register the protocol, then audit the model by sex"
+"$ft" keys create ada --role auditor
+"$ft" keys create rita --role reviewer
+"$ft" keys create rex --role reviewer
+"$ft" keys create ops --role operator
+cat > "$work/protocol.yaml" <<YAML
+data: $here/data/german-credit/german_credit.csv
+label: credit
+positive_label: good
+sensitive: [sex]
+seed: 20261125
+metrics: [demographic_parity_ratio, equalized_odds_difference, accuracy]
+claims:
+  - {metric: demographic_parity_ratio, comparator: ">=", threshold: 0.8}
+  - {metric: equalized_odds_difference, comparator: "<=", threshold: 0.2}
+YAML
+"$ft" audit preregister credit-model --protocol "$work/protocol.yaml" --as ada
+"$ft" audit --data "$here/data/german-credit/german_credit.csv" --label credit \
+  --positive-label good --sensitive sex --model "$work/artifacts/credit-model.skops" \
+  --seed 20261125 --as ada --json > "$work/audit.json"
+"$py" - "$work/audit.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+for g, v in r["by_group"]["sex"].items():
+    print(f"  {g:7} n={v['count']:4}  selection rate {v['selection_rate']:.3f}  TPR {v['tpr']:.3f}  FPR {v['fpr']:.3f}")
+d = r["disparities"]
+print(f"  demographic parity ratio {d['demographic_parity_ratio']:.3f}, equalized odds difference {d['equalized_odds_difference']:.3f}")
+print(f"  pre-registered claims: " + ", ".join(f"{c['text']} -> {'pass' if c['passed'] else 'FAIL'}" for c in r["claims"]))
+print(f"  recorded as Evaluation entry {r['entry']}; deviations from the pre-registration: {r['preregistration']['deviations'] or 'none'}")
+PY
+entry=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["entry"])' "$work/audit.json")
+"$ft" audit export "$entry" --out "$work/evaluation.intoto.jsonl" --as ada
+
+step "7. Policy as code: the EU AI Act high-risk pack, two reviewers, then the gate"
+"$ft" policy add --pack eu-ai-act-high-risk
+"$ft" review credit-model --approve --as rita --comment "Audit by sex within thresholds; training data licensed"
+"$ft" review credit-model --approve --as rex --comment "Reviewed protocol and evaluation; agree"
+"$ft" policy check credit-model
+"$ft" deploy "$work/artifacts/credit-model.skops" --env production --as ops
+
+step "8. A later audit by age group finds a disparity: the policy fails and deploy is refused"
+"$ft" audit --data "$here/data/german-credit/german_credit.csv" --label credit \
+  --positive-label good --sensitive age_group --model "$work/artifacts/credit-model.skops" \
+  --seed 20261125 --as ada | tail -n 4
+set +e
+"$ft" policy check credit-model | grep -E "FAILED|✗"
+"$ft" deploy "$work/artifacts/credit-model.skops" --env production --as ops
+rc=$?
+set -e
+echo "deploy exit code: $rc (4 = refused by the policy gate; nothing recorded)"
+test "$rc" -eq 4
+"$ft" status credit-model
+
+step "9. Verify everything: every leaf, stored hash, checkpoint and signature"
 "$ft" verify
 
-step "7. A statement signed by a stranger is refused, and nothing is written"
+step "10. A statement signed by a stranger is refused, and nothing is written"
 cat > "$work/model.json" <<JSON
 {"_type": "https://in-toto.io/Statement/v1",
  "subject": [{"name": "backdoored.skops", "digest": {"sha256": "$(printf '%064d' 0)"}}],
@@ -49,7 +102,7 @@ JSON
 "$py" -c 'from fairtrail.crypto import SigningKey; from pathlib import Path; SigningKey.generate().save(Path("'"$work"'/stranger.key"))'
 if "$ft" record "$work/model.json" --key "$work/stranger.key"; then echo "UNEXPECTED: accepted"; exit 1; fi
 
-step "8. Tamper with a copy of the trail: rewrite entry 3 (the dataset) in the database"
+step "11. Tamper with a copy of the trail: rewrite entry 3 (the dataset) in the database"
 cp -r "$work/trail" "$work/tampered"
 "$py" - "$work/tampered/log.db" <<'PY'
 import base64, json, sqlite3, struct, sys
@@ -72,4 +125,4 @@ rc=$?
 set -e
 echo "verify exit code: $rc (3 = tampering found)"
 test "$rc" -eq 3
-printf '\n\033[1mDemo finished: the original trail verifies, the tampered copy is caught at entry 3.\033[0m\n'
+printf '\n\033[1mDemo finished: the model was audited, judged by the EU AI Act pack, approved by two reviewers and deployed; a failing fairness rule blocked the next deployment; the trail verifies, and the tampered copy is caught at entry 3.\033[0m\n'
