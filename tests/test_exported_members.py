@@ -10,7 +10,17 @@ import fairtrail
 
 def test_all_is_exact() -> None:
     public = {name for name in dir(fairtrail) if not name.startswith("_")}
-    modules = {"cli", "crypto", "errors", "lifecycle", "log", "statements", "trail"}
+    modules = {
+        "audit",
+        "cli",
+        "crypto",
+        "errors",
+        "lifecycle",
+        "log",
+        "policy",
+        "statements",
+        "trail",
+    }
     assert public - modules == set(fairtrail.__all__) - {"__version__"}
 
 

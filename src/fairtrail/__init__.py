@@ -7,6 +7,7 @@ from fairtrail.errors import (
     FairtrailError,
     InputError,
     IntegrityError,
+    PolicyDeniedError,
     ProofError,
     VerificationError,
 )
@@ -17,6 +18,7 @@ __all__ = [
     "FairtrailError",
     "InputError",
     "IntegrityError",
+    "PolicyDeniedError",
     "ProofError",
     "Receipt",
     "Role",

@@ -102,6 +102,17 @@ def test_bad_audit_input(credit: CreditTrail, kw: dict[str, object], words: str)
         run_audit(_request(credit, **kw))
 
 
+def test_empty_group_is_refused_unless_allowed(credit: CreditTrail, tmp_path: Path) -> None:
+    data = tmp_path / "blank.csv"
+    lines = credit.data.read_text().splitlines()
+    lines[5] = lines[5].replace(",female,", ",,").replace(",male,", ",,")
+    data.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match="sensitive column 'sex' has 1 empty values"):
+        run_audit(_request(credit, data=data))
+    report = run_audit(_request(credit, data=data, allow_missing=True, min_group_size=1))
+    assert report["by_group"]["sex"]["(missing)"]["count"] == 1
+
+
 def test_preregistration_match_and_deviations(credit: CreditTrail, tmp_path: Path) -> None:
     protocol = tmp_path / "protocol.yaml"
     protocol.write_text(

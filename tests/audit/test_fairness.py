@@ -141,7 +141,9 @@ def test_reading_outcomes_and_groups(tmp_path: Path) -> None:
     out = binary_outcomes(table, "y", "p", None)
     assert out.positive == "1" and out.y_true.tolist() == [True, False, True]
     assert out.y_pred.tolist() == [True, False, False]
-    codes, names = group_codes(table, "g")
+    with pytest.raises(InputError, match="sensitive column 'g' has 1 empty values"):
+        group_codes(table, "g")
+    codes, names = group_codes(table, "g", allow_missing=True)
     assert [names[c] for c in codes] == ["a", "(missing)", "b"]
 
 

@@ -98,9 +98,20 @@ def binary_outcomes(
     )
 
 
-def group_codes(table: pa.Table, column: str) -> tuple[npt.NDArray[np.int64], list[str]]:
-    """(integer group code per row, group name per code); missing values form a group."""
-    text = pc.fill_null(pc.cast(table.column(column), pa.string()), MISSING_GROUP)
+def group_codes(
+    table: pa.Table, column: str, *, allow_missing: bool = False
+) -> tuple[npt.NDArray[np.int64], list[str]]:
+    """(integer group code per row, group name per code). Empty values are refused: a
+    group without a name is a data problem to fix, not a group to rate. With
+    `allow_missing` they form the group "(missing)" instead."""
+    values = pc.cast(table.column(column), pa.string())
+    values = pc.if_else(pc.equal(pc.utf8_trim_whitespace(values), ""), None, values)
+    if values.null_count and not allow_missing:
+        raise InputError(
+            f"sensitive column {column!r} has {values.null_count} empty values; fill them with a "
+            "group name or drop those rows (or pass --allow-missing to rate them as '(missing)')"
+        )
+    text = pc.fill_null(values, MISSING_GROUP)
     encoded = pc.dictionary_encode(text).combine_chunks()
     names = [str(v) for v in encoded.dictionary.to_pylist()]
     if len(names) > MAX_GROUPS:

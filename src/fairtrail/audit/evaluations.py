@@ -54,6 +54,7 @@ class AuditRequest:
     seed: int | None = None
     claims: Sequence[Claim] = ()
     trusted_types: Sequence[str] = field(default_factory=tuple)
+    allow_missing: bool = False  # rate empty sensitive values as the group "(missing)"
 
 
 def run_audit(request: AuditRequest) -> dict[str, Any]:
@@ -80,7 +81,10 @@ def run_audit(request: AuditRequest) -> dict[str, Any]:
         _check_columns(table.column_names, [request.label, *sensitive], request.data)
         predicted = predict(request.model_file, table, request.trusted_types)
     outcomes = audit_data.binary_outcomes(table, request.label, predicted, request.positive_label)
-    groups = [(c, *audit_data.group_codes(table, c)) for c in sensitive]
+    groups = [
+        (c, *audit_data.group_codes(table, c, allow_missing=request.allow_missing))
+        for c in sensitive
+    ]
     report = audit_arrays(
         outcomes.y_true, outcomes.y_pred, groups, min_group_size=request.min_group_size
     )

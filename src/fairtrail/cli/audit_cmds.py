@@ -46,6 +46,9 @@ def audit(
     trust: Annotated[
         list[str] | None, typer.Option(help="A skops type to trust when loading the model.")
     ] = None,
+    allow_missing: Annotated[
+        bool, typer.Option(help="Rate empty sensitive values as a '(missing)' group.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     actor: ActorOpt = None,
     key: KeyOpt = None,
@@ -70,7 +73,7 @@ def audit(
     if model is None:
         request = AuditRequest(
             data, label, sensitive, prediction=prediction, positive_label=positive_label,
-            min_group_size=min_group_size, seed=seed, claims=claims,
+            min_group_size=min_group_size, seed=seed, claims=claims, allow_missing=allow_missing,
         )  # fmt: skip
         _show(run_audit(request), None, as_json)
         return
@@ -90,7 +93,7 @@ def audit(
         request = AuditRequest(
             data, label, sensitive, prediction=prediction, model_file=model_file,
             positive_label=positive_label, min_group_size=min_group_size, seed=seed,
-            claims=claims, trusted_types=tuple(trust or ()),
+            claims=claims, trusted_types=tuple(trust or ()), allow_missing=allow_missing,
         )  # fmt: skip
         report = run_audit(request)
         receipt = record_evaluation(trail, record, request, report, signer)
