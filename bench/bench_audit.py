@@ -15,18 +15,10 @@ import copy
 import platform
 import time
 import warnings
-from collections.abc import Callable
 
 import numpy as np
 
-
-def timed(fn: Callable[[], object], repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
+from _timing import timed
 
 
 def data(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -17,23 +17,14 @@ import random
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
+from _timing import timed
 from fairtrail.lifecycle import rows
 from fairtrail.lifecycle.fingerprint import fingerprint
 
 MIB = 1 << 20
-
-
-def timed(fn: Callable[[], object], repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def warm(folder: Path) -> None:

@@ -17,11 +17,12 @@ import platform
 import random
 import statistics
 import tempfile
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pymerkle import SqliteTree
 
+from _timing import timed
 from fairtrail.crypto import SigningKey
 from fairtrail.log import SqliteStore, TransparencyLog, fsck, merkle
 from fairtrail.log.checkpoint import Ed25519NoteVerifier
@@ -38,10 +39,8 @@ def leaves(n: int, seed: int) -> list[bytes]:
     return out
 
 
-def timed(fn) -> float:  # type: ignore[no-untyped-def]
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
+def once(fn: Callable[[], object]) -> float:
+    return timed(fn, repeat=1)
 
 
 def median_ms(samples: list[float]) -> float:
@@ -53,18 +52,18 @@ def bench_ours(data: list[bytes], batch: int, folder: Path) -> dict[str, float]:
     store = SqliteStore.open(folder / "ours.db", writer=True, create=True)
     log = TransparencyLog(store, Ed25519NoteVerifier("bench.example/log", key.public), key)
     n = len(data)
-    t = timed(lambda: [log.append(data[i : i + batch]) for i in range(0, n, batch)])
+    t = once(lambda: [log.append(data[i : i + batch]) for i in range(0, n, batch)])
     out = {"append_per_s": n / t}
-    out["checkpoint_s"] = timed(log.checkpoint)
+    out["checkpoint_s"] = once(log.checkpoint)
     rng = random.Random(1)
     warm, cold, cons = [], [], []
     for _ in range(1000):
         i = rng.randrange(n)
         store._tile_cache.clear()  # cold: every tile read from SQLite
-        cold.append(timed(lambda i=i: store.inclusion_proof(i, n)))
-        warm.append(timed(lambda i=i: store.inclusion_proof(i, n)))
+        cold.append(once(lambda i=i: store.inclusion_proof(i, n)))
+        warm.append(once(lambda i=i: store.inclusion_proof(i, n)))
         m = rng.randrange(1, n)
-        cons.append(timed(lambda m=m: store.consistency_proof(m, n)))
+        cons.append(once(lambda m=m: store.consistency_proof(m, n)))
     i = rng.randrange(n)
     merkle.verify_inclusion(
         merkle.leaf_hash(data[i]), i, n, store.inclusion_proof(i, n), store.root(n)
@@ -73,7 +72,7 @@ def bench_ours(data: list[bytes], batch: int, folder: Path) -> dict[str, float]:
     out["incl_warm_ms"] = median_ms(warm)
     out["incl_p99_ms"] = sorted(cold)[989] * 1000
     out["cons_ms"] = median_ms(cons)
-    out["verify_per_s"] = n / timed(lambda: fsck(log))
+    out["verify_per_s"] = n / once(lambda: fsck(log))
     store.close()
     return out
 
@@ -83,13 +82,11 @@ def bench_pymerkle(
 ) -> dict[str, float]:
     tree = SqliteTree(str(folder / "pymerkle.db"))
     n = len(data)
-    t = timed(lambda: [tree.append_entries(data[i : i + batch]) for i in range(0, n, batch)])
+    t = once(lambda: [tree.append_entries(data[i : i + batch]) for i in range(0, n, batch)])
     out = {"append_per_s": n / t}
     rng = random.Random(1)
     size = min(proof_size, n)
-    incl = [
-        timed(lambda: tree.prove_inclusion(rng.randrange(1, size + 1), size)) for _ in range(20)
-    ]
+    incl = [once(lambda: tree.prove_inclusion(rng.randrange(1, size + 1), size)) for _ in range(20)]
     out["incl_ms"] = median_ms(incl)
     out["proof_size"] = size
     tree.close()

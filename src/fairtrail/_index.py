@@ -96,6 +96,17 @@ class StatementIndex:
         ).fetchall()
         return [int(r[0]) for r in rows]
 
+    def about(self, digests: list[str], predicate_type: str) -> list[int]:
+        """Indices of statements of one type with a subject having any of `digests`
+        (`alg:hex`), oldest first: one join instead of two lists intersected."""
+        marks = ",".join("?" * len(digests))
+        rows = self._conn.execute(
+            "SELECT DISTINCT s.idx FROM subjects s JOIN statements t ON t.idx = s.idx "
+            f"WHERE s.digest IN ({marks}) AND t.predicate_type = ? ORDER BY s.idx",
+            (*digests, predicate_type),
+        ).fetchall()
+        return [int(r[0]) for r in rows]
+
     def signer(self, index: int) -> str | None:
         row = self._conn.execute("SELECT signer FROM statements WHERE idx = ?", (index,)).fetchone()
         return None if row is None else str(row[0])

@@ -19,7 +19,7 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -330,6 +330,13 @@ class Trail:
         self._sync()
         assert self._index is not None
         return self._index.by_subject(algorithm, value)
+
+    def indices_about(self, digest: Mapping[str, str], predicate_type: str) -> list[int]:
+        """Log indices of statements of `predicate_type` with a subject having any of the
+        digests in `digest`, oldest first."""
+        self._sync()
+        assert self._index is not None
+        return self._index.about([f"{a}:{v}" for a, v in digest.items()], predicate_type)
 
     def signer_of(self, index: int) -> str | None:
         """The actor whose key signed entry `index` (checked when it was appended)."""

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from fairtrail.errors import InputError
 
-__all__ = ["Outcomes", "binary_outcomes", "group_codes", "read_columns"]
+__all__ = ["Outcomes", "binary_outcomes", "check_present", "group_codes", "read_columns"]
 
 MISSING_GROUP = "(missing)"
 MAX_GROUPS = 1000
@@ -46,13 +46,13 @@ def read_columns(path: Path, columns: list[str] | None) -> pa.Table:
             import pyarrow.parquet as pq
 
             names = pq.read_schema(path).names
-            _check_present(path, names, wanted or [])
+            check_present(path, names, wanted or [])
             return pq.read_table(path, columns=wanted)
         if suffix in (".csv", ".tsv"):
             import pyarrow.csv as pcsv
 
             names = _csv_header(path, "\t" if suffix == ".tsv" else ",")
-            _check_present(path, names, wanted or [])
+            check_present(path, names, wanted or [])
             return pcsv.read_csv(
                 path,
                 parse_options=pcsv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ","),
@@ -154,7 +154,8 @@ def _csv_header(path: Path, delimiter: str) -> list[str]:
     return next(csv.reader([line], delimiter=delimiter), [])
 
 
-def _check_present(path: Path, names: list[str], wanted: list[str]) -> None:
+def check_present(path: Path, names: list[str], wanted: list[str]) -> None:
+    """An InputError naming the first of `wanted` missing from `names` (the data's columns)."""
     for column in wanted:
         if column not in names:
             shown = ", ".join(names[:12]) + (", …" if len(names) > 12 else "")

@@ -78,7 +78,7 @@ def run_audit(request: AuditRequest) -> dict[str, Any]:
 
         assert request.model_file is not None
         table = audit_data.read_columns(request.data, None)  # every column: the model's features
-        _check_columns(table.column_names, [request.label, *sensitive], request.data)
+        audit_data.check_present(request.data, table.column_names, [request.label, *sensitive])
         predicted = predict(request.model_file, table, request.trusted_types)
     outcomes = audit_data.binary_outcomes(table, request.label, predicted, request.positive_label)
     groups = [
@@ -92,9 +92,7 @@ def run_audit(request: AuditRequest) -> dict[str, Any]:
     report["positive_label"] = outcomes.positive
     report["negative_label"] = outcomes.negative
     report["sensitive"] = sensitive
-    report["claims"] = [
-        {**c.model_dump(), "text": c.text(), "passed": c.judge(report)} for c in request.claims
-    ]
+    report["claims"] = [c.result(report) for c in request.claims]
     return report
 
 
@@ -129,11 +127,7 @@ def record_evaluation(
         protocol = registered_predicate["protocol"]
         planned = [Claim.model_validate(c) for c in protocol.get("claims", [])]
         audited = {c["text"] for c in claims}
-        claims += [
-            {**c.model_dump(), "text": c.text(), "passed": c.judge(report)}
-            for c in planned
-            if c.text() not in audited
-        ]
+        claims += [c.result(report) for c in planned if c.text() not in audited]
         prereg = {"entry": entry, "deviations": deviations(protocol, settings)}
     predicate: dict[str, Any] = {
         "model": {"name": model.name, "entry": model.index, "digest": model.digest},
@@ -176,19 +170,8 @@ def record_evaluation(
 
 def latest_evaluation(trail: Trail, digest: dict[str, str]) -> tuple[int, dict[str, Any]] | None:
     """(entry, predicate) of the newest Evaluation whose model is `digest`."""
-    alg, value = next(iter(digest.items()))
-    found = sorted(
-        set(trail.indices_of_subject(alg, value)) & set(trail.indices_of_type(EVALUATION_PREDICATE))
-    )
-    for index in reversed(found):
+    for index in reversed(trail.indices_about(digest, EVALUATION_PREDICATE)):
         _, st = trail.statement(index)
         if st.predicate.get("model", {}).get("digest") == digest:  # the model, not the data
             return index, st.predicate
     return None
-
-
-def _check_columns(names: list[str], wanted: list[str], path: Path) -> None:
-    for column in wanted:
-        if column not in names:
-            shown = ", ".join(names[:12]) + (", …" if len(names) > 12 else "")
-            raise InputError(f"column {column!r} is not in {path.name} (columns: {shown})")

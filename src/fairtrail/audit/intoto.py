@@ -11,7 +11,6 @@ envelope exactly as it is on the log, so a consumer can check both.
 
 from __future__ import annotations
 
-import hashlib
 from typing import TYPE_CHECKING, Any
 
 from fairtrail import __version__
@@ -59,10 +58,10 @@ def eval_result_statement(
         "subjectProfile": "public-model",
         "harness": {"name": "fairtrail", "version": __version__},
     }
-    if prereg is not None:
+    if prereg is not None:  # the digest recorded with the protocol, not recomputed here
         predicate["preRegistration"] = {
             "alg": "sha256",
-            "value": hashlib.sha256(canonical_json(prereg["protocol"])).hexdigest(),
+            "value": prereg["protocolDigest"]["sha256"],
         }
     return {
         "_type": STATEMENT_TYPE,

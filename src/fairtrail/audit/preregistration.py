@@ -66,6 +66,10 @@ class Claim(BaseModel):
     def text(self) -> str:
         return f"{self.metric} {self.comparator} {self.threshold:g}"
 
+    def result(self, report: dict[str, Any]) -> dict[str, Any]:
+        """The claim as recorded in an Evaluation: its fields, its text, and `passed`."""
+        return {**self.model_dump(), "text": self.text(), "passed": self.judge(report)}
+
     def judge(self, report: dict[str, Any]) -> bool | None:
         """True/False, or None when the metric has no value (e.g. a 0/0 ratio)."""
         value = report["disparities"].get(self.metric, report["overall"].get(self.metric))
@@ -135,11 +139,7 @@ def load_protocol(path: Path) -> tuple[Protocol, dict[str, str]]:
         protocol = Protocol.model_validate(doc)
     except ValidationError as exc:
         raise InputError(f"protocol {path}: {first_error(exc, 'protocol')}") from None
-    data = (
-        (path.parent / protocol.data)
-        if not Path(protocol.data).is_absolute()
-        else Path(protocol.data)
-    )
+    data = path.parent / protocol.data  # an absolute `data` replaces the parent
     if data.exists():
         return protocol, dict(fingerprint(data).subject_digest)
     alg, sep, value = protocol.data.partition(":")
@@ -176,11 +176,7 @@ def record_preregistration(
 
 def latest_preregistration(trail: Trail, model: ModelRecord) -> tuple[int, dict[str, Any]] | None:
     """(entry, predicate) of the model's latest pre-registration, if any."""
-    alg, value = next(iter(model.digest.items()))
-    found = sorted(
-        set(trail.indices_of_subject(alg, value))
-        & set(trail.indices_of_type(PREREGISTRATION_PREDICATE))
-    )
+    found = trail.indices_about(model.digest, PREREGISTRATION_PREDICATE)
     if not found:
         return None
     _, st = trail.statement(found[-1])

@@ -46,17 +46,12 @@ class LineageNode:
 
 def lineage(trail: Trail, algorithm: str, value: str) -> list[LineageNode]:
     """The lineage trees of every Model statement whose subject has this digest."""
-    models = _of_type(trail, trail.indices_of_subject(algorithm, value), MODEL_PREDICATE)
+    models = trail.indices_about({algorithm: value}, MODEL_PREDICATE)
     if not models:
         raise InputError(f"no model with {algorithm}:{value[:16]}… is recorded in this trail")
     latest = trail.latest_checkpoint()
     size = latest[0].size if latest else 0
     return [_model_node(trail, i, size) for i in models]
-
-
-def _of_type(trail: Trail, indices: list[int], predicate_type: str) -> list[int]:
-    """`indices` narrowed to one statement type, from the index (no statement decoded)."""
-    return sorted(set(indices) & set(trail.indices_of_type(predicate_type)))
 
 
 def _status(trail: Trail, index: int, size: int) -> str:
@@ -81,8 +76,7 @@ def _model_node(trail: Trail, index: int, size: int) -> LineageNode:
         _status(trail, index, size),
         {"format": pred.get("format"), "framework": pred.get("framework")},
     )
-    related = [i for a, v in subject.digest.items() for i in trail.indices_of_subject(a, v)]
-    for i in _of_type(trail, related, RUN_PREDICATE):
+    for i in trail.indices_about(subject.digest, RUN_PREDICATE):
         node.children.append(_run_node(trail, i, size))
     return node
 

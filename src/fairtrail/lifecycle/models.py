@@ -88,12 +88,7 @@ def resolve_model(trail: Trail, ref: str | os.PathLike[str]) -> ModelRecord:
                 "(use a path, ALG:HEX, or a name given to `fairtrail model add`)"
             )
         return named[-1]
-    found = _models(
-        trail,
-        sorted(
-            set(trail.indices_of_subject(alg, value)) & set(trail.indices_of_type(MODEL_PREDICATE))
-        ),
-    )
+    found = _models(trail, trail.indices_about({alg: value}, MODEL_PREDICATE))
     if not found:
         raise InputError(f"model {what} is not recorded in this trail; run `fairtrail model add`")
     return found[-1]

@@ -147,11 +147,8 @@ def check_model(
 
 def decisions_of(trail: Trail, digest: dict[str, str]) -> list[Decision]:
     """PolicyDecisions about the model `digest`, oldest first."""
-    alg, value = next(iter(digest.items()))
     out = []
-    for index in sorted(
-        set(trail.indices_of_subject(alg, value)) & set(trail.indices_of_type(DECISION_PREDICATE))
-    ):
+    for index in trail.indices_about(digest, DECISION_PREDICATE):
         _, st = trail.statement(index)
         if st.predicate.get("model", {}).get("digest") == digest:
             out.append(Decision(index, st.predicate))

@@ -79,9 +79,7 @@ SKELETON: dict[str, Any] = {
 def gather_facts(trail: Trail, model: ModelRecord, now: datetime | None = None) -> dict[str, Any]:
     """Every fact about `model` that the trail holds, as plain JSON values."""
     now = now or datetime.now(UTC)
-    alg, value = next(iter(model.digest.items()))
-    about = trail.indices_of_subject(alg, value)
-    run_index, run = _run(trail, model, about)
+    run_index, run = _run(trail, model)
     evaluation = _evaluation(trail, model, now)
     datasets = _training_datasets(trail, run) + _evaluation_datasets(trail, evaluation)
     latest = trail.latest_checkpoint()
@@ -100,7 +98,7 @@ def gather_facts(trail: Trail, model: ModelRecord, now: datetime | None = None) 
         "datasets": datasets,
         "training": _training(run_index, run),
         "reviews": _reviews(trail, model, now),
-        "monitoring": {"open_alerts": _open_alerts(trail, about)},
+        "monitoring": {"open_alerts": _open_alerts(trail, model)},
         "log": {
             "size": trail.log.size,
             "checkpointed": latest is not None and latest[0].size > model.index,
@@ -110,9 +108,8 @@ def gather_facts(trail: Trail, model: ModelRecord, now: datetime | None = None) 
     }
 
 
-def _run(trail: Trail, model: ModelRecord, about: list[int]) -> tuple[int, dict[str, Any] | None]:
-    runs = sorted(set(about) & set(trail.indices_of_type(RUN_PREDICATE)))
-    for index in reversed(runs):
+def _run(trail: Trail, model: ModelRecord) -> tuple[int, dict[str, Any] | None]:
+    for index in reversed(trail.indices_about(model.digest, RUN_PREDICATE)):
         _, st = trail.statement(index)
         if any(dict(o.get("digest", {})) == model.digest for o in st.predicate.get("outputs", [])):
             return index, st.predicate
@@ -251,10 +248,10 @@ def _reviews(trail: Trail, model: ModelRecord, now: datetime) -> dict[str, Any]:
     }
 
 
-def _open_alerts(trail: Trail, about: list[int]) -> int:
+def _open_alerts(trail: Trail, model: ModelRecord) -> int:
     """Alerts about this model whose latest state is `open` (monitoring records them)."""
     state: dict[str, str] = {}
-    for index in sorted(set(about) & set(trail.indices_of_type(ALERT_PREDICATE))):
+    for index in trail.indices_about(model.digest, ALERT_PREDICATE):
         _, st = trail.statement(index)
         state[str(st.predicate.get("alertId", index))] = str(st.predicate.get("state", "open"))
     return sum(1 for s in state.values() if s == "open")

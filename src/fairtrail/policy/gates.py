@@ -39,11 +39,16 @@ _EVIDENCE = {
 
 
 def gate(
-    trail: Trail, model: ModelRecord, names: list[str] | None = None
+    trail: Trail,
+    model: ModelRecord,
+    names: list[str] | None = None,
+    decisions: list[Decision] | None = None,
 ) -> tuple[list[Decision], list[str]]:
-    """(the passing decisions, the reasons deployment is refused); refused if any reason."""
+    """(the passing decisions, the reasons deployment is refused); refused if any reason.
+    `decisions`: the model's decisions, when the caller has already read them."""
     policies = current_policies(trail, names)
-    decisions = decisions_of(trail, model.digest)
+    if decisions is None:
+        decisions = decisions_of(trail, model.digest)
     evidence = _evidence(trail, model)
     passing: list[Decision] = []
     reasons: list[str] = []
@@ -118,14 +123,11 @@ def status(trail: Trail, model: ModelRecord) -> dict[str, Any]:
     for d in decisions:
         latest_by_policy[d.predicate["policy"]["name"]] = d
     try:
-        _, reasons = gate(trail, model)
+        _, reasons = gate(trail, model, decisions=decisions)
     except InputError as exc:  # no policy yet
         reasons = [str(exc)]
-    alg, value = next(iter(model.digest.items()))
     deployments = []
-    for index in sorted(
-        set(trail.indices_of_subject(alg, value)) & set(trail.indices_of_type(DEPLOYMENT_PREDICATE))
-    ):
+    for index in trail.indices_about(model.digest, DEPLOYMENT_PREDICATE):
         _, st = trail.statement(index)
         deployments.append(
             {"entry": index, "environment": st.predicate["environment"],
@@ -170,9 +172,7 @@ def status(trail: Trail, model: ModelRecord) -> dict[str, Any]:
 
 
 def _evidence(trail: Trail, model: ModelRecord) -> list[tuple[int, str]]:
-    alg, value = next(iter(model.digest.items()))
-    about = set(trail.indices_of_subject(alg, value))
     found = []
     for ptype, kind in _EVIDENCE.items():
-        found += [(i, kind) for i in about & set(trail.indices_of_type(ptype))]
+        found += [(i, kind) for i in trail.indices_about(model.digest, ptype)]
     return sorted(found)

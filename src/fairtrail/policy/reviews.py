@@ -75,12 +75,8 @@ def record_review(
 
 def reviews_of(trail: Trail, digest: dict[str, str]) -> list[Review]:
     """Each signer's latest review of the model `digest`, oldest first."""
-    alg, value = next(iter(digest.items()))
-    found = sorted(
-        set(trail.indices_of_subject(alg, value)) & set(trail.indices_of_type(REVIEW_PREDICATE))
-    )
     latest: dict[str, Review] = {}
-    for index in found:
+    for index in trail.indices_about(digest, REVIEW_PREDICATE):
         _, st = trail.statement(index)
         pred = st.predicate
         signer = trail.signer_of(index)
