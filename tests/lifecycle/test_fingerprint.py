@@ -141,10 +141,20 @@ def test_leaf_encoding_is_rfc8785(path: str, size: int, target: str | None) -> N
 
 
 def _children() -> set[int]:
-    """PIDs of this process's live children, from /proc (no psutil needed)."""
+    """PIDs of this process's live children, from /proc (no psutil needed).
+
+    A thread may exit between listing the tasks and reading its ``children`` file
+    (the thread pool of the other fingerprint call winds down concurrently); its
+    children, if any, are re-parented to a surviving thread, so skipping it loses
+    nothing.
+    """
     out: set[int] = set()
     for task in Path("/proc/self/task").iterdir():
-        out.update(int(pid) for pid in (task / "children").read_text().split())
+        try:
+            text = (task / "children").read_text()
+        except FileNotFoundError:
+            continue
+        out.update(int(pid) for pid in text.split())
     return out
 
 
