@@ -5,6 +5,9 @@
 <trail>/index.db         a derived index, rebuilt from the log whenever needed
 <trail>/log.key          the log's checkpoint key (0600)
 <trail>/keys/NAME.key    actors' private keys created here (0600, folder 0700)
+<trail>/keys/NAME.eth    secp256k1 keys for chains (0600): anchor submitters, auditors
+<trail>/anchors.db       anchor queue and states (pending/included/final), witness sizes
+<trail>/chains/NAME.db   the in-process development chain(s), if configured
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fairtrail._validation import first_error
+from fairtrail.anchor.config import ChainConfig, WitnessConfig
 from fairtrail.crypto.canonical import parse_json
 from fairtrail.errors import ConfigError
 
@@ -35,6 +39,11 @@ class TrailPaths:
         self.log_key = root / "log.key"
         self.keys = root / "keys"
         self.secrets = root / "secrets"  # off-log secrets (row salts); erasable
+        self.anchors_db = root / "anchors.db"
+        self.chains = root / "chains"
+
+    def eth_key(self, name: str) -> Path:
+        return self.keys / f"{name}.eth"
 
     def actor_key(self, name: str) -> Path:
         return self.keys / f"{name}.key"
@@ -57,6 +66,22 @@ class TrailConfig(BaseModel):
     log_vkey: str
     admin_name: str
     admin_key: str = Field(description="base64 raw Ed25519 public key of the root admin")
+    chains: tuple[ChainConfig, ...] = ()
+    witnesses: tuple[WitnessConfig, ...] = ()
+
+    def chain(self, name: str | None) -> ChainConfig:
+        """The chain called `name`, or the only one configured when `name` is None."""
+        if name is None:
+            if len(self.chains) == 1:
+                return self.chains[0]
+            if not self.chains:
+                raise ConfigError("no chain is configured; add one with `fairtrail chain add`")
+            names = ", ".join(c.name for c in self.chains)
+            raise ConfigError(f"several chains are configured ({names}); name one with --chain")
+        for chain in self.chains:
+            if chain.name == name:
+                return chain
+        raise ConfigError(f"no chain named {name!r} in {CONFIG_NAME}")
 
     @classmethod
     def load(cls, paths: TrailPaths) -> TrailConfig:

@@ -18,7 +18,10 @@ statuses in exactly one place; nothing else decides how an error looks to a user
     │   ├── NoteError                   a signed note / checkpoint is malformed or not signed
     │   ├── SignatureError              a DSSE envelope's signatures do not verify
     │   └── IntegrityError              the stored log does not match itself (tampering, corruption)
-    └── PolicyDeniedError               exit 4: a gate refused (policy not passed); nothing recorded
+    ├── PolicyDeniedError               exit 4: a gate refused (policy not passed); nothing recorded
+    └── RemoteError                     exit 5: a chain or witness was unreachable or refused
+        ├── ChainError                  an RPC, chain id, contract, funds or transaction problem
+        └── WitnessError                a witness refused a checkpoint or answered nonsense
 
 Each error has one message a user can act on and a `diagnostics()` hint saying what to do next.
 """
@@ -137,3 +140,24 @@ class PolicyDeniedError(FairtrailError):
 
     exit_code = 4
     hint = "Fix what the failing rules name, record new evidence, run `fairtrail policy check`."
+
+
+class RemoteError(FairtrailError):
+    """Something outside the trail (a chain, a witness) could not do what was asked.
+
+    The trail itself is never changed by such a failure: anchors stay pending with the
+    reason, and checkpoints keep the cosignatures they already had.
+    """
+
+    exit_code = 5
+    hint = "Check the endpoint and its configuration (`fairtrail chain list`), then retry."
+
+
+class ChainError(RemoteError):
+    """An EVM chain: unreachable RPC, wrong chain id, no contract, no funds, a revert."""
+
+
+class WitnessError(RemoteError):
+    """A witness refused a checkpoint (its HTTP status says why) or was unreachable."""
+
+    hint = "A 409 means the witness saw another size for this log: compare checkpoints."

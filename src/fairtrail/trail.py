@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from fairtrail._config import TrailConfig, TrailPaths
 from fairtrail._index import IndexedStatement, StatementIndex
+from fairtrail.anchor.config import ChainConfig, WitnessConfig
 from fairtrail.crypto.canonical import canonical_json
 from fairtrail.crypto.dsse import Envelope, sign_envelope, verify_envelope
 from fairtrail.crypto.keys import SigningKey, VerifyingKey
@@ -349,6 +350,25 @@ class Trail:
         assert self._index is not None
         return self._index.tail(count)
 
+    # ---------------------------------------------------------------- config
+
+    def set_chain(self, chain: ChainConfig) -> None:
+        """Add `chain` to the configuration, or replace the chain of the same name."""
+        chains = [c for c in self.config.chains if c.name != chain.name]
+        self._save_config(self.config.model_copy(update={"chains": (*chains, chain)}))
+
+    def set_witness(self, witness: WitnessConfig) -> None:
+        """Add `witness`, or replace the witness of the same name."""
+        kept = [w for w in self.config.witnesses if w.name != witness.name]
+        self._save_config(self.config.model_copy(update={"witnesses": (*kept, witness)}))
+
+    def _save_config(self, config: TrailConfig) -> None:
+        if not self.store.writable:
+            raise ConfigError("the trail was opened read-only; cannot change its configuration")
+        TrailConfig.model_validate(config.model_dump())  # re-check the whole document
+        config.save(self.paths)
+        self.config = config
+
     # ---------------------------------------------------------- checkpoints
 
     def checkpoint(self) -> tuple[Checkpoint, SignedNote]:
@@ -362,6 +382,14 @@ class Trail:
 
     def prove_consistency(self, old: int, new: int) -> ConsistencyProof:
         return self.log.prove_consistency(old, new)
+
+    def cosigned_note(self, size: int) -> SignedNote:
+        """The checkpoint of `size` with every witness cosignature kept for it."""
+        note = self.checkpoint_note(size)
+        if note is None:
+            raise InputError(f"there is no checkpoint of size {size}")
+        lines = self.store.cosignatures(size)
+        return SignedNote.parse(note.to_bytes() + b"".join(lines)) if lines else note
 
     def checkpoint_note(self, size: int) -> SignedNote | None:
         for stored in self.store.checkpoints():

@@ -35,6 +35,9 @@ class State:
     wait: float = 10.0
     verbose: bool = False
     out: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))
+    err: Console = field(
+        default_factory=lambda: Console(stderr=True, highlight=False, soft_wrap=True)
+    )
 
     def open(self, *, writable: bool = True) -> Trail:
         return Trail.open(self.trail_path, writable=writable, lock_timeout=self.wait)

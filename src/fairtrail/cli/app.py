@@ -2,7 +2,7 @@
 
 Exit codes: 0 success · 1 internal fault · 2 bad input or usage (nothing recorded) ·
 3 verification failed (tampering or corruption found) · 4 refused by a policy gate ·
-130 interrupted.
+5 a chain or witness was unreachable or refused · 130 interrupted.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from rich.console import Console
 
 from fairtrail.cli._context import STATE
 from fairtrail.cli.audit_cmds import audit_app
+from fairtrail.cli.chain_cmds import anchor_app, approve, chain_app, witness_app
 from fairtrail.cli.dataset_cmds import dataset_app
 from fairtrail.cli.keys import keys_app
 from fairtrail.cli.lifecycle_cmds import import_app, lineage_cmd, model_app, run_app
@@ -63,6 +64,10 @@ app.add_typer(policy_app, name="policy")
 app.command("review")(review)
 app.command("deploy")(deploy)
 app.command("status")(status)
+app.add_typer(chain_app, name="chain")
+app.add_typer(anchor_app, name="anchor")
+app.command("approve")(approve)
+app.add_typer(witness_app, name="witness")
 register_log_commands(app)
 
 

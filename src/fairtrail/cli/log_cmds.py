@@ -6,7 +6,7 @@ import base64
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -14,7 +14,13 @@ from rich.table import Table
 
 from fairtrail.cli._context import STATE, ActorOpt, KeyOpt, print_json
 from fairtrail.crypto.canonical import MAX_JSON_BYTES
-from fairtrail.errors import InputError, ProofRequestError
+from fairtrail.errors import (
+    ChainError,
+    InputError,
+    ProofRequestError,
+    VerificationError,
+    WitnessError,
+)
 from fairtrail.statements.statement import PREDICATE_PREFIX, Statement
 from fairtrail.trail import Trail
 
@@ -131,10 +137,22 @@ def checkpoint(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print size, root and note as JSON.")
     ] = False,
+    witness: Annotated[
+        list[str] | None,
+        typer.Option(help="Registered witness (name or URL) to cosign it; repeat for more."),
+    ] = None,
 ) -> None:
-    """Self-audit the new entries and sign a C2SP checkpoint over all of them."""
+    """Self-audit the new entries and sign a C2SP checkpoint over all of them; with
+    --witness, collect cosignatures (c2sp.org/tlog-witness). Exit 5 if a witness refuses."""
+    from fairtrail.cli.chain_cmds import cosign
+
     with STATE.open() as trail:
         body, note = trail.checkpoint()
+    outcomes = cosign(witness) if witness else []
+    if outcomes:
+        with STATE.open(writable=False) as trail:
+            note = trail.cosigned_note(body.size)
+    refused = [o for o in outcomes if not o.ok]
     if as_json:
         print_json(
             {
@@ -146,6 +164,11 @@ def checkpoint(
         )
     else:
         sys.stdout.write(note.to_bytes().decode("utf-8"))
+        for o in outcomes:
+            mark = "✓" if o.ok else "✗"
+            STATE.err.print(f"{mark} witness {o.witness}: {o.detail}", markup=False)
+    if refused:
+        raise WitnessError("; ".join(o.detail for o in refused))
 
 
 @prove_app.command("inclusion")
@@ -203,8 +226,18 @@ def prove_consistency(
 
 def verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    anchors: Annotated[
+        bool, typer.Option("--anchors", help="Also check every recorded anchor on its chain.")
+    ] = False,
+    witnesses: Annotated[
+        int,
+        typer.Option(help="Require K valid witness cosignatures on the latest checkpoint.", min=0),
+    ] = 0,
 ) -> None:
-    """Check everything: every leaf, stored hash, checkpoint and signature. Exit 3 on tampering."""
+    """Check everything: every leaf, stored hash, checkpoint and signature. Exit 3 on
+    tampering (or an anchor that does not match), 5 if a chain cannot be asked."""
+    from fairtrail.anchoring import check_cosignatures, verify_anchors
+
     with STATE.open(writable=False) as trail:
         with Progress(
             TextColumn("verifying"),
@@ -217,18 +250,35 @@ def verify(
         ) as bar:
             task = bar.add_task("verify", total=trail.log.size)
             report = trail.verify(lambda done, total: bar.update(task, completed=done))
+        cosigned = check_cosignatures(trail, witnesses) if witnesses else None
+        checks = verify_anchors(trail) if anchors else []
+    bad = [c for c in checks if c.status == "mismatch"]
+    unreachable = [c for c in checks if c.status == "unreachable"]
     if as_json:
         print_json(
             {
-                "ok": True,
+                "ok": not bad and not unreachable,
                 "size": report.log.size,
                 "root": _b64(report.log.root),
                 "checkpoints": report.log.checkpoints,
                 "statements": report.statements,
                 "actors": report.actors,
+                "witnesses": None if cosigned is None else cosigned[1],
+                "anchors": [c.__dict__ for c in checks],
             }
         )
-        return
+    else:
+        _print_verify(report, cosigned, checks)
+    if bad:
+        raise VerificationError(
+            f"{len(bad)} anchor(s) do not match the chain: "
+            + "; ".join(f"entry {c.index} on {c.chain}: {c.detail}" for c in bad)
+        )
+    if unreachable:
+        raise ChainError("; ".join(f"{c.chain}: {c.detail}" for c in unreachable[:1]))
+
+
+def _print_verify(report: Any, cosigned: tuple[int, list[str]] | None, checks: list[Any]) -> None:
     STATE.out.print(
         f"✓ log: {report.log.size} entries, every leaf and stored hash "
         f"recomputed; root {_b64(report.log.root)}"
@@ -245,6 +295,18 @@ def verify(
         f"✓ statements: {report.statements} signatures valid against the keyring "
         f"({report.actors} actors)"
     )
+    if cosigned is not None:
+        STATE.out.print(
+            f"✓ witnesses: {cosigned[0]} valid cosignature(s) on the latest checkpoint "
+            f"({', '.join(cosigned[1])})"
+        )
+    mark = {"ok": "[green]✓[/]", "superseded": "[yellow]~[/]", "mismatch": "[red]✗[/]",
+            "unreachable": "[red]?[/]"}  # fmt: skip
+    for c in checks:
+        STATE.out.print(
+            f"{mark[c.status]} anchor entry {c.index}: checkpoint {c.size} on {c.chain} "
+            f"({c.tx_hash[:12]}…): {c.status}, {c.detail}"
+        )
 
 
 def register_log_commands(app: typer.Typer) -> None:

@@ -162,17 +162,18 @@ def deploy(
     actor: ActorOpt = None,
     key: KeyOpt = None,
 ) -> None:
-    """Record a deployment, only if every current policy's latest decision passed.
+    """Record a deployment, only if every current policy's latest decision passed and
+    every chain configured with require_approval reports isApproved (k of n auditors).
 
     Exits 4, naming the failing rules, when the gate refuses; nothing is recorded then.
     """
+    from fairtrail.anchoring import deploy as deploy_gated
     from fairtrail.lifecycle.models import resolve_model
-    from fairtrail.policy import gates
 
     with STATE.open() as trail:
         signer = STATE.signer(trail, actor, key)
         record = resolve_model(trail, model)
-        receipt = gates.deploy(trail, record, env, signer, policy)
+        receipt = deploy_gated(trail, record, env, signer, policy)
     decisions = receipt.statement.predicate["decisions"]
     STATE.out.print(
         f"deployed {record.name} to {env} at entry {receipt.index} (passing decisions: "

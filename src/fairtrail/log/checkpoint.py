@@ -41,6 +41,7 @@ __all__ = [
     "format_vkey",
     "note_key_id",
     "open_checkpoint",
+    "parse_cosigner_vkey",
     "parse_vkey",
     "sign_note",
 ]
@@ -286,17 +287,35 @@ def format_vkey(name: str, public_key: VerifyingKey, sig_type: int = SIG_ED25519
     return f"{name}+{key_id}+{material}"
 
 
-def parse_vkey(vkey: str) -> Ed25519NoteVerifier:
-    """Parse an Ed25519 (type 0x01) verifier key; check its embedded key ID."""
+def _split_vkey(vkey: str, sig_type: int, what: str) -> tuple[str, str, VerifyingKey]:
     parts = vkey.strip().split("+", 2)  # names and hex IDs hold no "+", base64 may
     if len(parts) != 3:
         raise NoteError("verifier key must look like name+keyid+base64key")
     name, key_id_hex, material_b64 = parts
     _check_key_name(name)
     material = _b64(material_b64, "verifier key")
-    if len(material) != 33 or material[0] != SIG_ED25519:
-        raise NoteError("verifier key is not an Ed25519 note key")
-    verifier = Ed25519NoteVerifier(name, VerifyingKey(material[1:]))
+    if len(material) != 33 or material[0] != sig_type:
+        raise NoteError(f"verifier key is not {what}")
+    return name, key_id_hex, VerifyingKey(material[1:])
+
+
+def parse_vkey(vkey: str) -> Ed25519NoteVerifier:
+    """Parse an Ed25519 (type 0x01) verifier key; check its embedded key ID."""
+    name, key_id_hex, key = _split_vkey(vkey, SIG_ED25519, "an Ed25519 note key")
+    verifier = Ed25519NoteVerifier(name, key)
+    if verifier.key_id.hex() != key_id_hex.lower():
+        raise NoteError(
+            "verifier key ID does not match its key",
+            expected=verifier.key_id.hex(),
+            actual=key_id_hex,
+        )
+    return verifier
+
+
+def parse_cosigner_vkey(vkey: str) -> CosignatureVerifier:
+    """Parse a witness's Ed25519 cosignature verifier key (type 0x04); check its key ID."""
+    name, key_id_hex, key = _split_vkey(vkey, SIG_COSIGNATURE_V1, "an Ed25519 cosigner key")
+    verifier = CosignatureVerifier(name, key)
     if verifier.key_id.hex() != key_id_hex.lower():
         raise NoteError(
             "verifier key ID does not match its key",

@@ -67,6 +67,15 @@ CREATE TABLE IF NOT EXISTS tiles (
 CREATE TABLE IF NOT EXISTS checkpoints (
     size INTEGER PRIMARY KEY, root BLOB NOT NULL, note BLOB NOT NULL, compact BLOB NOT NULL
 );
+-- Witness cosignature lines (c2sp.org/tlog-cosignature) collected for a checkpoint.
+CREATE TABLE IF NOT EXISTS cosignatures (
+    size INTEGER NOT NULL REFERENCES checkpoints (size), line BLOB NOT NULL,
+    PRIMARY KEY (size, line)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS cosignatures_append_only_u BEFORE UPDATE ON cosignatures
+BEGIN SELECT RAISE(ABORT, 'cosignatures are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS cosignatures_append_only_d BEFORE DELETE ON cosignatures
+BEGIN SELECT RAISE(ABORT, 'cosignatures are append-only'); END;
 -- Guard rails against accidents (not against an attacker with the file: that is what
 -- verification is for). Entries and checkpoints never change; tiles only grow.
 CREATE TRIGGER IF NOT EXISTS bundles_append_only_u BEFORE UPDATE ON bundles
@@ -471,6 +480,39 @@ class SqliteStore:
                     expected=bytes(row[0]),
                     actual=checkpoint.root,
                 )
+
+    def add_cosignatures(self, size: int, lines: Sequence[bytes]) -> None:
+        """Keep witness signature lines for the checkpoint of `size` (already verified
+        by the caller; duplicates are ignored)."""
+        if not self.writable:
+            raise StoreError("this store was opened read-only")
+        with self._mutex:
+            self._check_not_failed()
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                found = conn.execute("SELECT 1 FROM checkpoints WHERE size = ?", (size,))
+                if found.fetchone() is None:
+                    conn.execute("ROLLBACK")
+                    raise StoreError(f"no checkpoint of size {size} to attach cosignatures to")
+                conn.executemany(
+                    "INSERT OR IGNORE INTO cosignatures (size, line) VALUES (?, ?)",
+                    [(size, line) for line in lines],
+                )
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._fail(exc)
+
+    def cosignatures(self, size: int) -> list[bytes]:
+        with self._mutex:
+            try:
+                rows = self._conn.execute(
+                    "SELECT CAST(line AS BLOB) FROM cosignatures WHERE size = ? ORDER BY line",
+                    (size,),
+                ).fetchall()
+            except sqlite3.OperationalError:  # a log made before cosignatures were kept
+                return []
+        return [bytes(r[0]) for r in rows]
 
     # --------------------------------------------------------------- helpers
 

@@ -95,6 +95,14 @@ class Store(Protocol):
         """Persist a checkpoint; refuse a different one for a size that already has one."""
         ...
 
+    def add_cosignatures(self, size: int, lines: Sequence[bytes]) -> None:
+        """Keep witness cosignature lines for the checkpoint of `size` (append-only)."""
+        ...
+
+    def cosignatures(self, size: int) -> list[bytes]:
+        """The cosignature lines kept for the checkpoint of `size`."""
+        ...
+
     def entry_count(self) -> tuple[int, int]:
         """(number of stored entries, highest stored index or -1), read from the entries."""
         ...

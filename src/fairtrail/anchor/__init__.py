@@ -1,0 +1,1 @@
+"""Anchoring checkpoints on EVM chains, witness cosignatures, on-chain auditor approvals."""
