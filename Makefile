@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
 
-.PHONY: demo test lint unit bench clean
+.PHONY: demo test lint unit bench clean contracts
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "fairtrail needs Python >= 3.11")'
@@ -15,6 +16,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test,dev,ml]'
 	@touch $(STAMP)
 
+# Build and test tools from npm (solc, anvil); users of the package need neither.
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing; installing Debian's nodejs and npm"; \
+	  apt-get update -qq && apt-get install -y -qq nodejs npm; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $(NODE_STAMP)
+
+contracts: $(STAMP) $(NODE_STAMP)
+	$(BIN)/python -m fairtrail.anchor._solc
+
 demo: $(STAMP)
 	@bash scripts/demo.sh
 
@@ -22,12 +33,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest -n 2 -q
 
 test: lint unit
 
-bench: $(STAMP)
+bench: $(STAMP) $(NODE_STAMP)
 	@command -v b3sum >/dev/null || { echo "installing Debian's b3sum for the BLAKE3 baseline"; \
 	  apt-get install -y -qq b3sum || echo "b3sum not installed; its row will be skipped"; }
 	$(BIN)/python bench/bench_log.py
@@ -35,4 +46,4 @@ bench: $(STAMP)
 	$(BIN)/python -W ignore bench/bench_audit.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -19,16 +19,31 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from eth_account import Account
 
-__all__ = ["ANVIL_CHAIN_ID", "ANVIL_DEV_KEYS", "Anvil", "anvil_binary", "run_anvil"]
+__all__ = [
+    "ANVIL_CHAIN_ID",
+    "ANVIL_DEV_KEYS",
+    "ANVIL_MNEMONIC",
+    "Anvil",
+    "anvil_binary",
+    "anvil_dev_key",
+    "run_anvil",
+]
 
 ANVIL_CHAIN_ID = 31337
-#: anvil's first three dev keys (from its default mnemonic "test test ... junk").
-ANVIL_DEV_KEYS = (
-    "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
-    "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
-    "5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9bc804c8f926a",
-)
+#: anvil's default mnemonic: its dev accounts are m/44'/60'/0'/0/i of it (public keys!).
+ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
+
+
+def anvil_dev_key(index: int) -> bytes:
+    """The private key of anvil's dev account `index` (derived, BIP-44)."""
+    Account.enable_unaudited_hdwallet_features()
+    account = Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
+    return bytes(account.key)
+
+
+ANVIL_DEV_KEYS = tuple(anvil_dev_key(i).hex() for i in range(3))
 
 
 def anvil_binary() -> Path | None:
