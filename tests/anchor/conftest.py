@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from eth_account import Account
 
 from fairtrail.anchor.client import ChainClient
 from fairtrail.anchor.config import ChainConfig
@@ -39,10 +38,6 @@ def anvil_config(node: Anvil, root: Path, key_index: int = 0, **extra: object) -
         "name": "anvil", "rpc": node.url, "chain_id": ANVIL_CHAIN_ID, "key": key.name,
     } | extra  # fmt: skip
     return ChainConfig.model_validate(fields)
-
-
-def dev_account(index: int) -> object:
-    return Account.from_key(bytes.fromhex(ANVIL_DEV_KEYS[index]))
 
 
 @pytest.fixture

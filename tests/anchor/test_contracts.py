@@ -35,9 +35,10 @@ def test_committed_artifacts_are_what_the_pinned_compiler_makes() -> None:
     assert _solc.render(built) == _solc.ARTIFACTS.read_text("utf-8")
     for name in _solc.CONTRACTS:
         source = (_solc.ARTIFACTS.parent / f"{name}.sol").read_bytes()
-        assert artifacts.artifacts()["contracts"][name]["source_sha256"] == hashlib.sha256(
-            source
-        ).hexdigest()
+        assert (
+            artifacts.artifacts()["contracts"][name]["source_sha256"]
+            == hashlib.sha256(source).hexdigest()
+        )
 
 
 @pytest.fixture(autouse=True)
@@ -52,7 +53,9 @@ def _reverts(client: ChainClient, call: object, account: object, reason: str) ->
 
 
 def _anchor(client: ChainClient) -> Contract:
-    return client.contract("FairtrailAnchor", client.deploy("FairtrailAnchor", OWNER, [OWNER.address]))
+    return client.contract(
+        "FairtrailAnchor", client.deploy("FairtrailAnchor", OWNER, [OWNER.address])
+    )
 
 
 def test_anchor_contract_every_branch(anvil_client: ChainClient) -> None:
