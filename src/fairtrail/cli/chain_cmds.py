@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from fairtrail.cli._context import STATE, ActorOpt, KeyOpt, print_json
-from fairtrail.errors import ConfigError, InputError, RemoteError
+from fairtrail.errors import ConfigError, InputError, NoteError, RemoteError
 
 chain_app = typer.Typer(help="EVM chains the trail anchors to: add, deploy contracts, keys.")
 anchor_app = typer.Typer(
@@ -384,7 +384,10 @@ def witness_add(
     from fairtrail.anchor.config import WitnessConfig
     from fairtrail.log.checkpoint import parse_cosigner_vkey
 
-    verifier = parse_cosigner_vkey(vkey)
+    try:
+        verifier = parse_cosigner_vkey(vkey)
+    except NoteError as exc:
+        raise InputError(f"--vkey is not a witness verifier key: {exc}") from None
     if verifier.name != name:
         raise InputError(f"the verifier key is for {verifier.name!r}, not {name!r}")
     try:
