@@ -11,6 +11,7 @@ import fairtrail
 def test_all_is_exact() -> None:
     public = {name for name in dir(fairtrail) if not name.startswith("_")}
     modules = {
+        "anchor",
         "audit",
         "cli",
         "crypto",

@@ -143,7 +143,9 @@ def send_anchors(
     return outcomes
 
 
-def refresh_anchors(trail: Trail, chains: list[ChainConfig]) -> list[AnchorOutcome]:
+def refresh_anchors(
+    trail: Trail, chains: list[ChainConfig], *, wait: float = 5.0
+) -> list[AnchorOutcome]:
     """Drain each chain's queue without queueing anything new (status, reorgs, finality)."""
     outcomes = []
     with AnchorQueue(trail.paths.anchors_db) as queue:
@@ -152,6 +154,8 @@ def refresh_anchors(trail: Trail, chains: list[ChainConfig]) -> list[AnchorOutco
             if any(r.state != "final" for r in queue.rows(chain.name)):
                 try:
                     with ChainClient(chain, trail.paths.root) as client:
+                        queue.drain(client)
+                        queue.wait_included(client, wait)  # a resend may land at once
                         queue.drain(client)
                 except ChainError as exc:
                     outcome.error = str(exc)

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import requests
 from eth_account.signers.local import LocalAccount
@@ -34,10 +34,12 @@ from web3.exceptions import (
 )
 
 from fairtrail.anchor import artifacts
-from fairtrail.anchor._local import LocalChain
 from fairtrail.anchor.config import LOCAL_RPC, ChainConfig
 from fairtrail.anchor.wallet import load_wallet
 from fairtrail.errors import ChainError
+
+if TYPE_CHECKING:
+    from fairtrail.anchor._local import LocalChain
 
 __all__ = ["ChainClient", "Fees", "SignedTx"]
 
@@ -75,6 +77,8 @@ class ChainClient:
         self.root = root
         self.local: LocalChain | None = None
         if config.rpc == LOCAL_RPC:
+            from fairtrail.anchor._local import LocalChain  # py-evm only when needed
+
             self.local = LocalChain(root / "chains" / f"{config.name}.db")
             self.web3 = self.local.web3
         else:
