@@ -12,7 +12,6 @@ import pytest
 from fairtrail import Trail
 from fairtrail.anchor.devnode import ANVIL_CHAIN_ID, ANVIL_DEV_KEYS, Anvil
 from fairtrail.anchoring import (
-    ANCHOR_PREDICATE,
     approve_model,
     chain_approved,
     deploy,
@@ -177,8 +176,6 @@ def _passing_model(root: Path) -> Any:
 
 
 def test_k_of_n_auditors_on_chain_gate_deployment(tmp_path: Path) -> None:
-    from fairtrail.anchor._local import LocalChain
-    from fairtrail.anchor.wallet import create_wallet
     from fairtrail.lifecycle.models import resolve_model
 
     credit = _passing_model(tmp_path)

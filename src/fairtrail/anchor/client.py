@@ -83,7 +83,11 @@ class ChainClient:
             self.web3 = self.local.web3
         else:
             self.web3 = Web3(Web3.HTTPProvider(config.rpc, request_kwargs={"timeout": timeout}))
+            # web3's validation middleware asks eth_chainId before every call and send;
+            # `check_chain_id` does that once per connection (EIP-155 is in the signature)
+            self.web3.middleware_onion.remove("validation")
         self._chain_checked = False
+        self._contracts: dict[tuple[str, str], Contract] = {}
 
     @classmethod
     def connect(cls, config: ChainConfig, root: Path) -> ChainClient:
@@ -153,13 +157,18 @@ class ChainClient:
                 "deploy one with `fairtrail chain deploy`"
             )
         checksum = Web3.to_checksum_address(address)
+        known = self._contracts.get((kind, checksum))
+        if known is not None:
+            return known
         code = self.rpc("eth_getCode", lambda: self.web3.eth.get_code(checksum))
         if not code:
             raise ChainError(
                 f"chain {self.config.name}: no contract deployed at {checksum} "
                 f"(chain id {self.config.chain_id})"
             )
-        return self.web3.eth.contract(address=checksum, abi=artifacts.abi(kind))
+        contract = self.web3.eth.contract(address=checksum, abi=artifacts.abi(kind))
+        self._contracts[(kind, checksum)] = contract
+        return contract
 
     def wallet(self, path: Path | None = None) -> LocalAccount:
         key = path or (self.root / self.config.key)
@@ -250,6 +259,8 @@ class ChainClient:
         nonce: int,
         fees: Fees | None = None,
         gas: int | None = None,
+        *,
+        check_funds: bool = True,
     ) -> SignedTx:
         """Simulate, then sign `call` with `nonce` (nothing is sent)."""
         fees = fees or self.fees()
@@ -259,12 +270,8 @@ class ChainClient:
                 "simulating the transaction", lambda: call.estimate_gas({"from": sender})
             )
             gas = estimate + estimate // 5
-        balance = self.rpc("eth_getBalance", lambda: self.web3.eth.get_balance(sender))
-        if balance < gas * fees.max_fee:
-            raise ChainError(
-                f"chain {self.config.name}: {sender} has {balance / 10**18:.6f} ETH, needs up to "
-                f"{gas * fees.max_fee / 10**18:.6f} for gas; fund it"
-            )
+        if check_funds:
+            self.check_funds(sender, gas * fees.max_fee)
         params: Any = {
             "from": sender,
             "nonce": nonce,
@@ -276,6 +283,15 @@ class ChainClient:
         tx: Any = call.build_transaction(params)
         signed = account.sign_transaction(tx)
         return SignedTx(_hex(signed.hash), bytes(signed.raw_transaction), nonce, fees, sender)
+
+    def check_funds(self, sender: str, needed: int) -> None:
+        """One clear line when `sender` cannot pay `needed` wei."""
+        balance = self.rpc("eth_getBalance", lambda: self.web3.eth.get_balance(sender))  # type: ignore[arg-type]
+        if balance < needed:
+            raise ChainError(
+                f"chain {self.config.name}: {sender} has {balance / 10**18:.6f} ETH, needs up to "
+                f"{needed / 10**18:.6f} for gas; fund it"
+            )
 
     def broadcast(self, tx: SignedTx) -> None:
         """Send a signed transaction. Already-known is success (a rebroadcast)."""
@@ -290,6 +306,12 @@ class ChainClient:
             text = str(exc).lower()
             if "already known" in text or "already imported" in text or "known transaction" in text:
                 return
+            if "insufficient funds" in text or "funds for gas" in text:
+                balance = self.rpc("eth_getBalance", lambda: self.web3.eth.get_balance(tx.sender))  # type: ignore[arg-type]
+                raise ChainError(
+                    f"chain {self.config.name}: {tx.sender} has {balance / 10**18:.6f} ETH, "
+                    "not enough for gas; fund it"
+                ) from None
             raise ChainError(
                 f"chain {self.config.name}: the node refused the transaction: {_short(exc)}"
             ) from None

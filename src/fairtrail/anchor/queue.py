@@ -241,7 +241,9 @@ class AnchorQueue:
             if not live:
                 return
             if any(client.receipt(r[0]) is not None for r in live):
-                self._reconcile(client, time.time())
+                for row in self.rows(client.config.name):
+                    if row.state == "pending":
+                        self._advance_pending(client, row, time.time())
                 continue
             time.sleep(poll)
 
@@ -273,13 +275,9 @@ class AnchorQueue:
         self, client: ChainClient, row: AnchorRow, head: int, finalized: int | None
     ) -> None:
         assert row.block_number is not None and row.tx_hash is not None
-        canonical = client.block_hash(row.block_number)
-        receipt = client.receipt(row.tx_hash)
-        if (
-            canonical != row.block_hash
-            or receipt is None
-            or _hex(receipt["blockHash"]) != row.block_hash
-        ):
+        # a block is immutable by its hash: if the recorded block is still the canonical
+        # one at its height, the transaction is still in it
+        if client.block_hash(row.block_number) != row.block_hash:
             with self._tx() as c:
                 c.execute(
                     "UPDATE anchors SET state = 'pending', reason = ?, block_number = NULL, "
@@ -370,6 +368,7 @@ class AnchorQueue:
             nonce = client.nonce(account.address, "pending")
             if live is not None:
                 nonce = max(nonce, int(live) + 1)
+            # funds are checked before signing: an unfunded key leaves nothing half-sent
             tx = client.prepare(call, account, nonce, gas=estimate + estimate // 5)
             c.execute(
                 "INSERT INTO txs (tx_hash, anchor_id, sender, nonce, raw, max_fee, priority_fee, "
