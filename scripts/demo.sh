@@ -5,7 +5,9 @@ here="$(cd "$(dirname "$0")/.." && pwd)"
 ft="$here/.venv/bin/fairtrail"
 py="$here/.venv/bin/python"
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
 export FAIRTRAIL_TRAIL="$work/trail"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -70,14 +72,57 @@ PY
 entry=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["entry"])' "$work/audit.json")
 "$ft" audit export "$entry" --out "$work/evaluation.intoto.jsonl" --as ada
 
-step "7. Policy as code: the EU AI Act high-risk pack, two reviewers, then the gate"
+step "7. Policy as code: the EU AI Act high-risk pack and two reviewers"
 "$ft" policy add --pack eu-ai-act-high-risk
 "$ft" review credit-model --approve --as rita --comment "Audit by sex within thresholds; training data licensed"
 "$ft" review credit-model --approve --as rex --comment "Reviewed protocol and evaluation; agree"
 "$ft" policy check credit-model
+
+step "8. On chain: two auditors must approve (2 of 2) before deploy; the pipeline asks the chain"
+echo "(the in-process Ethereum chain lives in the trail folder; any EVM JSON-RPC URL works the same)"
+"$ft" keys create alex --role auditor
+"$ft" chain add local --require-approval
+ada_addr=$("$ft" chain key ada --fund local)
+alex_addr=$("$ft" chain key alex --fund local)
+"$ft" chain deploy local --auditor "$ada_addr" --auditor "$alex_addr" --threshold 2
+"$ft" checkpoint > /dev/null
+"$ft" approve credit-model --as ada
+set +e
+"$ft" deploy "$work/artifacts/credit-model.skops" --env production --as ops
+rc=$?
+set -e
+echo "deploy exit code: $rc (4 = refused: 1 of 2 auditors on chain)"
+test "$rc" -eq 4
+"$ft" approve credit-model --as alex
 "$ft" deploy "$work/artifacts/credit-model.skops" --env production --as ops
 
-step "8. A later audit by age group finds a disparity: the policy fails and deploy is refused"
+step "9. Witnesses cosign the checkpoint (C2SP tlog-witness); the checkpoint is anchored on chain"
+log_vkey=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["log_vkey"])' "$FAIRTRAIL_TRAIL/fairtrail.json")
+witnesses=()
+for n in 1 2; do
+  port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  vkey=$("$ft" witness init "$work/witness$n" --name "witness.demo/w$n")
+  "$ft" witness trust "$work/witness$n" "$log_vkey"
+  "$ft" witness serve "$work/witness$n" --port "$port" 2> "$work/witness$n.log" &
+  pids+=("$!")
+  "$ft" witness add "witness.demo/w$n" --vkey "$vkey" --url "http://127.0.0.1:$port"
+  witnesses+=(--witness "witness.demo/w$n")
+done
+"$py" - "${pids[@]}" <<'PY'  # wait until both witnesses answer
+import sys, time, urllib.request, json
+cfg = json.load(open(__import__("os").environ["FAIRTRAIL_TRAIL"] + "/fairtrail.json"))
+for w in cfg["witnesses"]:
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(w["url"] + "/vkey", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.05)
+PY
+"$ft" checkpoint "${witnesses[@]}"
+"$ft" anchor
+
+step "10. A later audit by age group finds a disparity: the policy fails and deploy is refused"
 "$ft" audit --data "$here/data/german-credit/german_credit.csv" --label credit \
   --positive-label good --sensitive age_group --model "$work/artifacts/credit-model.skops" \
   --seed 20261125 --as ada | tail -n 4
@@ -90,10 +135,10 @@ echo "deploy exit code: $rc (4 = refused by the policy gate; nothing recorded)"
 test "$rc" -eq 4
 "$ft" status credit-model
 
-step "9. Verify everything: every leaf, stored hash, checkpoint and signature"
-"$ft" verify
+step "11. Verify everything: leaves, hashes, checkpoints, signatures, 2 witnesses, anchors on chain"
+"$ft" verify --witnesses 2 --anchors
 
-step "10. A statement signed by a stranger is refused, and nothing is written"
+step "12. A statement signed by a stranger is refused, and nothing is written"
 cat > "$work/model.json" <<JSON
 {"_type": "https://in-toto.io/Statement/v1",
  "subject": [{"name": "backdoored.skops", "digest": {"sha256": "$(printf '%064d' 0)"}}],
@@ -102,7 +147,7 @@ JSON
 "$py" -c 'from fairtrail.crypto import SigningKey; from pathlib import Path; SigningKey.generate().save(Path("'"$work"'/stranger.key"))'
 if "$ft" record "$work/model.json" --key "$work/stranger.key"; then echo "UNEXPECTED: accepted"; exit 1; fi
 
-step "11. Tamper with a copy of the trail: rewrite entry 3 (the dataset) in the database"
+step "13. Tamper with a copy of the trail: rewrite entry 3 (the dataset) in the database"
 cp -r "$work/trail" "$work/tampered"
 "$py" - "$work/tampered/log.db" <<'PY'
 import base64, json, sqlite3, struct, sys
@@ -125,4 +170,4 @@ rc=$?
 set -e
 echo "verify exit code: $rc (3 = tampering found)"
 test "$rc" -eq 3
-printf '\n\033[1mDemo finished: the model was audited, judged by the EU AI Act pack, approved by two reviewers and deployed; a failing fairness rule blocked the next deployment; the trail verifies, and the tampered copy is caught at entry 3.\033[0m\n'
+printf '\n\033[1mDemo finished: the model was audited, judged by the EU AI Act pack, approved by two reviewers and by 2 of 2 auditors on chain, then deployed; the checkpoint was cosigned by two witnesses and anchored; a failing fairness rule blocked the next deployment; the trail verifies, and the tampered copy is caught at entry 3.\033[0m\n'
