@@ -357,6 +357,12 @@ def _chain_for_check(trail: Trail, p: dict[str, Any]) -> ChainConfig:
 def _check_one(trail: Trail, client: ChainClient, p: dict[str, Any]) -> tuple[str, str]:
     cp = p["checkpoint"]
     size, root = int(cp["size"]), str(cp["root"])
+    configured = client.config.anchor_contract
+    if configured is None or str(p["contract"]).lower() != configured.lower():
+        return "mismatch", (
+            f"anchor names contract {p['contract']}, the configured FairtrailAnchor of "
+            f"{client.config.name} is {configured}"
+        )
     if cp["origin"] != trail.config.origin:
         return "mismatch", f"anchor is for log {cp['origin']!r}, not this one"
     note = trail.checkpoint_note(size)

@@ -74,15 +74,19 @@ def test_anchor_on_the_in_process_chain_and_verify(tmp_path: Path) -> None:
         cp1 = trail.checkpoint_note(1)
         assert cp1 is not None
         forged = good.to_dict()
-        forged["predicate"]["checkpoint"] = first["chains"][0]["anchors"][0] | {}
         forged["predicate"]["checkpoint"] = {
             "origin": trail.config.origin, "size": 1, "root": row["root"],
         }  # fmt: skip
         forged["subject"][0]["digest"] = {"sha256": row["root"]}
         trail.record(forged, trail.actor_key("admin"))
+        # and one that points at a contract other than the configured one
+        rogue = good.to_dict()
+        rogue["predicate"]["contract"] = "0x" + "ab" * 20
+        trail.record(rogue, trail.actor_key("admin"))
     r = ft(path, "verify", "--anchors")
     assert r.returncode == 3, r.stderr
-    assert "1 anchor(s) do not match the chain" in r.stderr and "on chain: size 3" in r.stderr
+    assert "2 anchor(s) do not match the chain" in r.stderr and "on chain: size 3" in r.stderr
+    assert "the configured FairtrailAnchor" in r.stderr
 
 
 def test_rpc_down_never_blocks_appends_and_the_queue_drains_later(
@@ -215,7 +219,6 @@ def test_k_of_n_auditors_on_chain_gate_deployment(tmp_path: Path) -> None:
         approvals = trail.indices_about(resolve_model(trail, credit.model).digest,
                                         "https://fairtrail.dev/chain-approval/v1")  # fmt: skip
         assert len(approvals) == 3
-
 
 
 def test_approve_refuses_a_model_that_fails_policy(tmp_path: Path) -> None:

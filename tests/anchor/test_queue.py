@@ -209,3 +209,18 @@ def test_two_workers_never_share_a_nonce(anvil: Anvil, tmp_path: Path) -> None:
     with AnchorQueue(tmp_path / "anchors.db") as q:
         nonces = [r[0] for r in q._conn.execute("SELECT nonce FROM txs")]
     assert len(nonces) == 2 and max(nonces) - min(nonces) == 1  # distinct and gap-free
+
+
+def test_finalized_tag_only_when_the_node_says_so(anvil: Anvil, tmp_path: Path) -> None:
+    config = _setup(anvil, tmp_path, use_finalized_tag=True, confirmations=1)
+    with AnchorQueue(tmp_path / "anchors.db") as q, ChainClient(config, tmp_path) as client:
+        q.enqueue(config, ORIGIN, 2, _root(2))
+        q.drain(client)
+        q.wait_included(client, 10)
+        anvil.call("anvil_mine", hex(20))  # many confirmations, but not finalized yet
+        (row,) = q.drain(client)
+        assert row.state == "included"  # never a false "final" while finality stalls
+        anvil.call("anvil_mine", hex(64))  # anvil finalizes 64 blocks behind the head
+        (row,) = q.drain(client)
+        assert row.state == "final"
+        assert q.history(row.id)[-1][1] == "final (finalized tag)"
