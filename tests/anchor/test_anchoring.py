@@ -51,7 +51,6 @@ def _anvil_chain(path: Path, node: Anvil, name: str = "anvil", *extra: str) -> N
 def test_anchor_on_the_in_process_chain_and_verify(tmp_path: Path) -> None:
     path = tmp_path / "trail"
     assert ft(path, "init").returncode == 0
-    assert_user_error(ft(path, "anchor"), 2, "no chain is configured")
     assert ft(path, "chain", "add", "dev").returncode == 0
     assert_user_error(ft(path, "anchor"), 5, "no FairtrailAnchor address")
     assert ft(path, "chain", "deploy").returncode == 0
@@ -87,6 +86,17 @@ def test_anchor_on_the_in_process_chain_and_verify(tmp_path: Path) -> None:
     assert r.returncode == 3, r.stderr
     assert "2 anchor(s) do not match the chain" in r.stderr and "on chain: size 3" in r.stderr
     assert "the configured FairtrailAnchor" in r.stderr
+
+
+def test_anchor_with_no_chain_configured_uses_the_in_process_chain(tmp_path: Path) -> None:
+    path = tmp_path / "trail"
+    assert ft(path, "init").returncode == 0
+    r = ft(path, "anchor", "--json")
+    assert r.returncode == 0, r.stderr
+    assert "using the in-process development chain 'local'" in r.stderr
+    (chain,) = json.loads(r.stdout)["chains"]
+    assert chain["chain"] == "local" and chain["anchors"][0]["state"] == "final"
+    assert (path / "chains" / "local.db").exists()
 
 
 def test_rpc_down_never_blocks_appends_and_the_queue_drains_later(

@@ -204,6 +204,20 @@ def anchor(
     from fairtrail.anchoring import record_included, send_anchors
 
     with STATE.open(writable=False) as trail:
+        unconfigured = not trail.config.chains and not chain
+    if unconfigured:  # zero setup: the in-process chain, kept in the trail folder
+        STATE.err.print(
+            "no chain is configured: using the in-process development chain 'local' "
+            "(add a real one with `fairtrail chain add NAME --rpc URL --chain-id N`)",
+            markup=False,
+        )
+        out, STATE.out = STATE.out, STATE.err  # keep stdout for the anchor report (--json)
+        try:
+            chain_add("local")
+            chain_deploy("local")
+        finally:
+            STATE.out = out
+    with STATE.open(writable=False) as trail:
         outcomes = send_anchors(trail, _pick(trail, chain), wait=wait)
     with STATE.open() as trail:
         recorded = record_included(trail, STATE.signer(trail, actor, key))
