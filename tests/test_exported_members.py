@@ -12,6 +12,7 @@ def test_all_is_exact() -> None:
     public = {name for name in dir(fairtrail) if not name.startswith("_")}
     modules = {
         "anchor",
+        "anchoring",
         "audit",
         "cli",
         "crypto",

@@ -74,3 +74,26 @@ def test_parse_json_rejects_ambiguous_or_oversized(data: bytes) -> None:
 def test_deep_nesting_bounded() -> None:
     with pytest.raises(InputError):
         parse_json(b"[" * 100000 + b"]" * 100000)
+
+
+def test_deep_nesting_is_refused_even_when_the_recursion_limit_is_huge() -> None:
+    """py-evm (imported by web3) sets the recursion limit to 100,000; json's C parser
+    would then overflow the C stack on deep input. Run in a child: a crash is a fail."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.setrecursionlimit(1_000_000)\n"
+        "from fairtrail.crypto.canonical import parse_json\n"
+        "from fairtrail.errors import InputError\n"
+        "try:\n"
+        "    parse_json(b'[' * 500_000 + b']' * 500_000)\n"
+        "except InputError as e:\n"
+        "    print(e)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-300:]
+    assert "nested more than 64 levels" in done.stdout
+    # brackets inside strings are not nesting
+    assert parse_json(b'["' + b"[" * 5000 + b'"]') == ["[" * 5000]
+    assert parse_json(b'{"a": "\\"[[[[["}') == {"a": '"[[[[['}

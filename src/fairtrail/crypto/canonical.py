@@ -9,6 +9,8 @@ instead of silently picking one interpretation (Rekor's canonicalisation lesson)
 from __future__ import annotations
 
 import json
+import re
+from itertools import accumulate
 from typing import Any
 
 import rfc8785
@@ -19,6 +21,8 @@ __all__ = ["MAX_DEPTH", "MAX_JSON_BYTES", "canonical_json", "parse_json"]
 
 MAX_JSON_BYTES = 1 << 20
 MAX_DEPTH = 64
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
 
 
 def canonical_json(value: Any) -> bytes:
@@ -51,6 +55,7 @@ def parse_json(data: bytes | str, *, what: str = "JSON", max_bytes: int = MAX_JS
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"{what} is not valid UTF-8 (byte {exc.start})") from None
+    _check_nesting(text, what)
     try:
         value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
@@ -59,6 +64,23 @@ def parse_json(data: bytes | str, *, what: str = "JSON", max_bytes: int = MAX_JS
         raise InputError(f"{what} is nested too deeply") from None
     _check_depth(value, what)
     return value
+
+
+def _check_nesting(text: str, what: str) -> None:
+    """Refuse deep nesting *before* the C parser sees it.
+
+    `json.loads` recurses on the C stack and trusts the interpreter's recursion limit
+    to stop it; py-evm (pulled in by web3) raises that limit to 100,000, and then
+    100,000 nested brackets crash the process instead of raising RecursionError. So
+    the depth is counted on the brackets outside strings first (linear, bounded by
+    `max_bytes`).
+    """
+    brackets = _NOT_BRACKETS.sub("", _STRINGS.sub("", text))
+    if len(brackets) <= MAX_DEPTH:
+        return
+    depth = max(accumulate(1 if ch in "[{" else -1 for ch in brackets))
+    if depth > MAX_DEPTH:
+        raise InputError(f"{what} is nested more than {MAX_DEPTH} levels deep")
 
 
 def _check_depth(value: Any, what: str) -> None:

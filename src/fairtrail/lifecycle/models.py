@@ -8,7 +8,6 @@ loaded), and the training run that produced it, if known.
 
 from __future__ import annotations
 
-import json
 import os
 import struct
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fairtrail.crypto.canonical import parse_json
 from fairtrail.errors import InputError
 from fairtrail.lifecycle.fingerprint import Fingerprint, fingerprint
 from fairtrail.statements.statement import Statement, Subject, predicate_type
@@ -202,7 +202,9 @@ def _safetensors_info(path: Path) -> dict[str, Any]:
             (length,) = struct.unpack("<Q", head)
             if length > _SAFETENSORS_HEADER_MAX:
                 raise InputError(f"{path.name}: safetensors header of {length} bytes is too large")
-            header = json.loads(f.read(length))
+            header = parse_json(
+                f.read(length), what=f"{path.name} header", max_bytes=_SAFETENSORS_HEADER_MAX
+            )
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"{path.name} is not a readable safetensors file ({exc})") from None
     if not isinstance(header, dict):
