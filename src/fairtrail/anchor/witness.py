@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +99,7 @@ class Witness:
         self.verifiers = {
             origin: [parse_vkey(v) for v in vkeys] for origin, vkeys in self.settings.logs.items()
         }
+        self._lock = threading.Lock()
         self._db = sqlite3.connect(
             folder / "state.db", isolation_level=None, timeout=30.0, check_same_thread=False
         )
@@ -130,14 +132,18 @@ class Witness:
         self._db.close()
 
     def latest(self, origin: str) -> tuple[int, bytes] | None:
-        row = self._db.execute("SELECT size, root FROM logs WHERE origin = ?", (origin,)).fetchone()
+        with self._lock:
+            row = self._db.execute(
+                "SELECT size, root FROM logs WHERE origin = ?", (origin,)
+            ).fetchone()
         return None if row is None else (int(row[0]), bytes(row[1]))
 
     def evidence(self) -> list[tuple[str, str, bytes]]:
-        return [
-            (r[0], r[1], bytes(r[2]))
-            for r in self._db.execute("SELECT origin, reason, body FROM evidence ORDER BY id")
-        ]
+        with self._lock:
+            return [
+                (r[0], r[1], bytes(r[2]))
+                for r in self._db.execute("SELECT origin, reason, body FROM evidence ORDER BY id")
+            ]
 
     # --------------------------------------------------------------- protocol
 
@@ -161,13 +167,16 @@ class Witness:
             return Answer(400, b"old size is larger than the checkpoint size\n")
         if old == 0 and proof:
             return Answer(400, b"a consistency proof from size 0 must be empty\n")
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            answer = self._check_and_store(checkpoint, old, proof, note_bytes)
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")  # durable (synchronous=FULL) before we answer
+        # one transaction at a time on this connection (threads), and BEGIN IMMEDIATE
+        # against other processes sharing the state file: check and update are atomic
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                answer = self._check_and_store(checkpoint, old, proof, note_bytes)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")  # durable (synchronous=FULL) before we answer
         if answer is not None:
             return answer
         signature = cosign_note(note.text, self.settings.name, self.key, int(time.time()))
