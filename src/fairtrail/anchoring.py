@@ -50,6 +50,7 @@ __all__ = [
     "approve_model",
     "check_cosignatures",
     "collect_cosignatures",
+    "keep_cosignatures",
     "chain_approved",
     "chain_digest",
     "deploy_contracts",
@@ -226,11 +227,15 @@ class WitnessOutcome:
     witness: str
     ok: bool
     detail: str
+    size: int = 0
+    lines: tuple[bytes, ...] = ()
 
 
 def collect_cosignatures(trail: Trail, witnesses: list[WitnessConfig]) -> list[WitnessOutcome]:
-    """Ask each witness to cosign the latest checkpoint; keep the cosignatures that
-    verify with the log's store. A refusal is reported, never fatal for the others."""
+    """Ask each witness to cosign the latest checkpoint (the trail may be read-only:
+    no writer lock is held while witnesses answer). Only cosignatures that verify with
+    the witness's configured key are returned; `keep_cosignatures` stores them. A
+    refusal is reported, never fatal for the others."""
     latest = trail.latest_checkpoint()
     if latest is None:
         raise InputError("the trail has no signed checkpoint yet")
@@ -252,10 +257,21 @@ def collect_cosignatures(trail: Trail, witnesses: list[WitnessConfig]) -> list[W
             except WitnessError as exc:
                 outcomes.append(WitnessOutcome(witness.name, False, str(exc)))
                 continue
-            trail.store.add_cosignatures(body.size, [s.line().encode() for s in result.signatures])
-            queue.set_witness_size(witness.name, body.size)
-            outcomes.append(WitnessOutcome(witness.name, True, f"cosigned size {body.size}"))
+            lines = tuple(s.line().encode() for s in result.signatures)
+            outcomes.append(
+                WitnessOutcome(witness.name, True, f"cosigned size {body.size}", body.size, lines)
+            )
     return outcomes
+
+
+def keep_cosignatures(trail: Trail, outcomes: list[WitnessOutcome]) -> None:
+    """Store the cosignatures `collect_cosignatures` got, with the checkpoint they sign,
+    and remember each witness's size for the next request's consistency proof."""
+    with AnchorQueue(trail.paths.anchors_db) as queue:
+        for o in outcomes:
+            if o.ok:
+                trail.store.add_cosignatures(o.size, list(o.lines))
+                queue.set_witness_size(o.witness, o.size)
 
 
 def check_cosignatures(trail: Trail, required: int) -> tuple[int, list[str]]:

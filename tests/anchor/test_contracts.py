@@ -216,3 +216,15 @@ def test_the_same_artifact_runs_on_the_in_process_chain(tmp_path: Path) -> None:
     # the chain persists across processes (a reopened file has the contract and head)
     with ChainClient.connect(config, tmp_path) as client:
         assert client.contract("FairtrailAnchor", address).functions.head(LOG).call()[0] == 3
+
+
+def test_a_local_chain_in_use_is_one_clear_error(tmp_path: Path) -> None:
+    from fairtrail.anchor._local import LocalChain, _SqliteKV
+
+    first = LocalChain(tmp_path / "dev.db")
+    try:
+        with pytest.raises(ChainError, match="in use by another fairtrail process"):
+            _SqliteKV(tmp_path / "dev.db", timeout=0.1)
+    finally:
+        first.close()
+    LocalChain(tmp_path / "dev.db").close()  # free again once the first has finished

@@ -415,9 +415,9 @@ def witness_add(
 
 def cosign(witnesses: list[str]) -> list[Any]:
     """Collect cosignatures for the latest checkpoint (used by `fairtrail checkpoint`)."""
-    from fairtrail.anchoring import collect_cosignatures
+    from fairtrail.anchoring import collect_cosignatures, keep_cosignatures
 
-    with STATE.open() as trail:
+    with STATE.open(writable=False) as trail:
         chosen = []
         for w in witnesses:
             match = [c for c in trail.config.witnesses if w in (c.name, c.url, c.url.rstrip("/"))]
@@ -426,4 +426,7 @@ def cosign(witnesses: list[str]) -> list[Any]:
                     f"no witness {w!r} is registered; add it with `fairtrail witness add`"
                 )
             chosen.append(match[0])
-        return collect_cosignatures(trail, chosen)
+        outcomes = collect_cosignatures(trail, chosen)
+    with STATE.open() as trail:  # the writer lock only to store what came back
+        keep_cosignatures(trail, outcomes)
+    return outcomes
