@@ -433,9 +433,10 @@ def approve_model(
     *,
     revoke: bool = False,
 ) -> tuple[dict[str, Any], int]:
-    """Send `approve` (or `revoke`) for `model` to the chain's AuditRegistry after a
-    local policy pass, and record a signed ChainApproval statement. Returns the
-    statement's predicate and index."""
+    """Send `approve` for `model` to the chain's AuditRegistry after a local policy
+    pass, or `revoke` this auditor's latest approval of it (no policy pass needed: a
+    model that stopped passing is exactly when an approval is withdrawn), and record a
+    signed ChainApproval statement. Returns the statement's predicate and index."""
     from fairtrail.policy.gates import gate
     from fairtrail.statements.actors import Role
 
@@ -443,13 +444,25 @@ def approve_model(
     if actor is None or Role.AUDITOR not in actor.roles:
         who = actor.name if actor else "this key"
         raise InputError(f"{who} may not approve on chain: needs the role auditor")
-    passing, reasons = gate(trail, model)
-    if not revoke and reasons:
-        raise PolicyDeniedError(f"{model.name} does not pass policy locally: " + "; ".join(reasons))
-    if not passing:
-        raise PolicyDeniedError(f"{model.name} has no passing policy decision to approve under")
-    decision = passing[0]
-    policy_digest = decision.predicate["policy"]["digest"]["sha256"]
+    if revoke:
+        previous = _latest_approval(trail, model, chain, actor.name)
+        if previous is None:
+            raise InputError(f"{actor.name} has no approval of {model.name} on {chain.name}")
+        policy = previous["policy"]
+        decision_index = previous["decision"]
+    else:
+        passing, reasons = gate(trail, model)
+        if reasons or not passing:
+            raise PolicyDeniedError(
+                f"{model.name} does not pass policy locally: " + "; ".join(reasons)
+            )
+        decision = passing[0]
+        policy = {
+            "name": decision.predicate["policy"]["name"],
+            "digest": decision.predicate["policy"]["digest"]["sha256"],
+        }
+        decision_index = decision.index
+    policy_digest = policy["digest"]
     latest = trail.latest_checkpoint()
     if latest is None:
         raise InputError("the trail has no signed checkpoint; run `fairtrail checkpoint`")
@@ -483,8 +496,8 @@ def approve_model(
         "auditorAddress": account.address,
         "model": {"name": model.name, "entry": model.index, "digest": model.digest},
         "modelDigest32": model32.hex(),
-        "policy": {"name": decision.predicate["policy"]["name"], "digest": policy_digest},
-        "decision": decision.index,
+        "policy": policy,
+        "decision": decision_index,
         "checkpoint": {"size": body.size, "root": body.root.hex()},
         "txHash": "0x" + bytes(receipt["transactionHash"]).hex(),
         "blockNumber": int(receipt["blockNumber"]),
@@ -500,6 +513,20 @@ def approve_model(
         predicate=predicate,
     )
     return predicate, trail.record(statement, auditor).index
+
+
+def _latest_approval(
+    trail: Trail, model: ModelRecord, chain: ChainConfig, auditor: str
+) -> dict[str, Any] | None:
+    """The predicate of `auditor`'s latest `approve` of `model` on `chain`, if any."""
+    for index in reversed(trail.indices_about(model.digest, APPROVAL_PREDICATE)):
+        if trail.signer_of(index) != auditor:
+            continue
+        _, st = trail.statement(index)
+        p = st.predicate
+        if p["chain"] == chain.name and p["chainId"] == chain.chain_id:
+            return p if p["action"] == "approve" else None
+    return None
 
 
 def chain_approved(trail: Trail, model: ModelRecord) -> list[str]:

@@ -219,6 +219,18 @@ def test_k_of_n_auditors_on_chain_gate_deployment(tmp_path: Path) -> None:
     assert "2 of 2 approvals, isApproved=True" in r.stdout
     r = ft(path, "deploy", str(credit.model), "--env", "prod", "--as", "ops")
     assert r.returncode == 0, r.stderr
+    # the model stops passing (a rejection makes the decision stale and fail): an
+    # auditor can still withdraw their approval, and only one they actually made
+    from fairtrail.policy.reviews import record_review
+
+    with Trail.open(path) as trail:
+        model = resolve_model(trail, credit.model)
+        record_review(trail, model, False, "found a problem", trail.actor_key("rita"))
+    assert_user_error(
+        ft(path, "approve", str(credit.model), "--as", "aud3", "--revoke"), 2,
+        "aud3 has no approval of",
+    )  # fmt: skip
+    assert_user_error(ft(path, "approve", str(credit.model), "--as", "aud3"), 4, "does not pass")
     r = ft(path, "approve", str(credit.model), "--as", "aud1", "--revoke")
     assert r.returncode == 0 and "isApproved=False" in r.stdout
     size = Trail.open(path, writable=False).log.size
