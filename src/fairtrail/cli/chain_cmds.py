@@ -382,6 +382,12 @@ def witness_serve(
     from fairtrail.anchor.witness_http import witness_app as make_app
 
     witness = Witness(folder)
+    logs = ", ".join(witness.settings.logs) or "no log yet (use `fairtrail witness trust`)"
+    STATE.err.print(
+        f"witness {witness.settings.name} on http://{host}:{port}/add-checkpoint for {logs}\n"
+        f"verifier key: {witness.vkey}",
+        markup=False,
+    )
     try:
         uvicorn.run(make_app(witness), host=host, port=port, log_level="warning", workers=1)
     finally:
