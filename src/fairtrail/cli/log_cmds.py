@@ -97,11 +97,30 @@ def record(
         )
 
 
+log_app = typer.Typer(
+    help="List the latest entries (`fairtrail log --tail N`); `log vkey` prints the log key.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+
+
+@log_app.command("vkey")
+def log_vkey() -> None:
+    """The log's verifier key in C2SP signed-note form (name+keyid+base64(0x01 || key)):
+    what independent tools need to check checkpoints and tlog-proofs."""
+    with STATE.open(writable=False) as trail:
+        sys.stdout.write(trail.config.log_vkey + "\n")
+
+
+@log_app.callback()
 def log(
+    ctx: typer.Context,
     tail: Annotated[int, typer.Option(help="Show the last N entries.", min=1, max=100000)] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
     """List the latest entries: index, statement type, signer, subjects."""
+    if ctx.invoked_subcommand is not None:
+        return
     with STATE.open(writable=False) as trail:
         rows = trail.tail(tail)
         size = trail.log.size
@@ -177,6 +196,14 @@ def prove_inclusion(
     size: Annotated[
         int | None, typer.Option(help="Tree size [default: latest checkpoint].")
     ] = None,
+    tlog_proof: Annotated[
+        Path | None,
+        typer.Option(
+            "--tlog-proof",
+            help="Also write the proof as a C2SP tlog-proof file (with the checkpoint "
+            "and its cosignatures).",
+        ),
+    ] = None,
 ) -> None:
     """Prove that entry INDEX is in the tree of SIZE leaves."""
     with STATE.open(writable=False) as trail:
@@ -191,6 +218,14 @@ def prove_inclusion(
             size = latest[0].size
         proof = trail.prove_inclusion(index, size)
         note = trail.checkpoint_note(size)
+        if tlog_proof is not None:
+            from fairtrail.crypto._files import write_atomic
+            from fairtrail.log.tlog_proof import format_tlog_proof
+
+            cosigned = trail.cosigned_note(size)
+            write_atomic(
+                tlog_proof, format_tlog_proof(index, proof.hashes, cosigned.to_bytes())
+            )
     print_json(
         {
             "index": proof.index,
@@ -312,7 +347,7 @@ def _print_verify(report: Any, cosigned: tuple[int, list[str]] | None, checks: l
 def register_log_commands(app: typer.Typer) -> None:
     app.command("init")(init)
     app.command("record")(record)
-    app.command("log")(log)
+    app.add_typer(log_app, name="log")
     app.command("checkpoint")(checkpoint)
     app.add_typer(prove_app, name="prove")
     app.command("verify")(verify)
