@@ -17,6 +17,7 @@ from rich.console import Console
 
 from fairtrail.cli._context import STATE
 from fairtrail.cli.audit_cmds import audit_app
+from fairtrail.cli.bundle_cmds import export, verify_bundle
 from fairtrail.cli.chain_cmds import anchor_app, approve, chain_app, witness_app
 from fairtrail.cli.dataset_cmds import dataset_app
 from fairtrail.cli.keys import keys_app
@@ -68,6 +69,8 @@ app.add_typer(chain_app, name="chain")
 app.add_typer(anchor_app, name="anchor")
 app.command("approve")(approve)
 app.add_typer(witness_app, name="witness")
+app.command("export")(export)
+app.command("verify-bundle")(verify_bundle)
 register_log_commands(app)
 
 

@@ -223,9 +223,7 @@ def prove_inclusion(
             from fairtrail.log.tlog_proof import format_tlog_proof
 
             cosigned = trail.cosigned_note(size)
-            write_atomic(
-                tlog_proof, format_tlog_proof(index, proof.hashes, cosigned.to_bytes())
-            )
+            write_atomic(tlog_proof, format_tlog_proof(index, proof.hashes, cosigned.to_bytes()))
     print_json(
         {
             "index": proof.index,

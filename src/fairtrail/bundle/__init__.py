@@ -1,0 +1,1 @@
+"""Evidence bundles: everything an outsider needs to check a model's trail, offline."""
