@@ -45,6 +45,7 @@ bench: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python -W ignore bench/bench_fingerprint.py
 	$(BIN)/python -W ignore bench/bench_audit.py
 	$(BIN)/python -W ignore bench/bench_anchor.py
+	$(BIN)/python -W ignore bench/bench_bundle.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis
