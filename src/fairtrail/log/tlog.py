@@ -79,6 +79,7 @@ class TransparencyLog:
         self.store = store
         self.verifier = verifier
         self._signer = signer
+        self._signed_roots: dict[int, bytes] = {}  # size -> root, signature verified
 
     @property
     def origin(self) -> str:
@@ -251,16 +252,22 @@ class TransparencyLog:
         from the same damage; against the signed root it fails, and nothing is served.
         """
         root = self.store.root(size)
-        for stored in self.store.checkpoints():
-            if stored.size == size:
-                signed = self.open_stored(stored)[0].root
-                if signed != root:
-                    raise IntegrityError(
-                        f"stored tree at size {size} no longer matches its signed checkpoint",
-                        expected=signed,
-                        actual=root,
-                    )
-                return signed
+        signed = self._signed_roots.get(size)
+        if signed is None:
+            for stored in self.store.checkpoints():
+                if stored.size == size:
+                    # verified once, then remembered: a row changed later is compared
+                    # against the root that was signed, which is the point
+                    signed = self._signed_roots[size] = self.open_stored(stored)[0].root
+                    break
+        if signed is not None:
+            if signed != root:
+                raise IntegrityError(
+                    f"stored tree at size {size} no longer matches its signed checkpoint",
+                    expected=signed,
+                    actual=root,
+                )
+            return signed
         return root
 
 
