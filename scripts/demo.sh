@@ -136,7 +136,14 @@ test "$rc" -eq 4
 "$ft" status credit-model
 
 step "11. Verify everything: leaves, hashes, checkpoints, signatures, 2 witnesses, anchors on chain"
+"$ft" checkpoint "${witnesses[@]}" > /dev/null  # covers the Anchor statement and the later audit
 "$ft" verify --witnesses 2 --anchors
+echo "An evidence bundle for the regulator, checked with the log key pinned and no trail at hand:"
+"$ft" export "$work/artifacts/credit-model.skops" -o "$work/credit.bundle.json"
+vkey=$("$ft" log vkey)
+w1=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["witnesses"][0]["vkey"])' "$FAIRTRAIL_TRAIL/fairtrail.json")
+(cd "$work" && env -u FAIRTRAIL_TRAIL "$ft" verify-bundle credit.bundle.json --trusted-key "$vkey" \
+  --trusted-key "$w1" --require-witnesses 1)
 
 step "12. A statement signed by a stranger is refused, and nothing is written"
 cat > "$work/model.json" <<JSON

@@ -200,3 +200,10 @@ def test_mutated_bundles_never_crash_the_verifier(data: st.DataObject) -> None:
     mutated = golden[:pos] + junk + golden[pos + len(junk) :]
     report = verify_bundle(mutated)
     assert report.claims  # a report, never an exception
+
+
+def test_documented_schema_is_the_one_the_verifier_uses() -> None:
+    from fairtrail.bundle.format import BundleV1
+
+    documented = json.loads((Path(__file__).parents[2] / "docs" / "bundle-schema.json").read_text())
+    assert documented == BundleV1.model_json_schema(), "regenerate docs/bundle-schema.json"
