@@ -372,7 +372,33 @@ class Trail:
     # ---------------------------------------------------------- checkpoints
 
     def checkpoint(self) -> tuple[Checkpoint, SignedNote]:
+        """Sign a checkpoint over every committed entry (see `TransparencyLog.checkpoint`).
+
+        Refused when outsiders have already seen a larger checkpoint of this log than
+        the trail holds (RELIABILITY F9): a witness cosigned it, or it was queued for a
+        chain. That means the log was restored from an older backup, and signing now
+        would give two histories for the same sizes.
+        """
+        self._check_not_rolled_back()
         return self.log.checkpoint()
+
+    def _check_not_rolled_back(self) -> None:
+        if not self.paths.anchors_db.exists():
+            return
+        from fairtrail.anchor.queue import AnchorQueue
+
+        with AnchorQueue(self.paths.anchors_db) as queue:
+            seen = queue.largest_published_size(self.config.origin)
+        stored = self.store.latest_checkpoint()
+        have = stored.size if stored is not None else 0
+        if seen is not None and seen[0] > have:
+            raise IntegrityError(
+                f"{seen[1]} has seen checkpoint size {seen[0]} of this log, but the trail's "
+                f"latest checkpoint is {have}: the log was rolled back (restored from an "
+                "older backup?); refusing to sign",
+                expected=seen[0],
+                actual=have,
+            )
 
     def latest_checkpoint(self) -> tuple[Checkpoint, SignedNote] | None:
         return self.log.latest_checkpoint()

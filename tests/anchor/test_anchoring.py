@@ -253,3 +253,27 @@ def test_approve_refuses_a_model_that_fails_policy(tmp_path: Path) -> None:
     assert ft(credit.path, "chain", "key", "aud", "--fund", "dev").returncode == 0
     r = ft(credit.path, "approve", str(credit.model), "--as", "aud")
     assert_user_error(r, 2, "no policy is recorded")
+
+
+def test_a_restored_older_log_refuses_to_sign(tmp_path: Path) -> None:
+    """RELIABILITY F9: a chain or witness has seen a larger checkpoint than the trail
+    holds after a restore from an old backup; signing again would fork the history."""
+    import shutil
+
+    path = tmp_path / "trail"
+    assert ft(path, "init").returncode == 0
+    assert ft(path, "anchor").returncode == 0  # size 1 anchored on the local chain
+    backup = tmp_path / "backup"
+    shutil.copytree(path, backup)
+    _record(path, "one")
+    _record(path, "two")
+    assert ft(path, "checkpoint").returncode == 0
+    assert ft(path, "anchor").returncode == 0  # a larger size queued and anchored
+    for name in ("log.db", "log.db-wal", "log.db-shm", "index.db"):
+        (path / name).unlink(missing_ok=True)
+        if (backup / name).exists():
+            shutil.copy2(backup / name, path / name)
+    _record(path, "after the restore")
+    r = ft(path, "checkpoint")
+    assert_user_error(r, 3, "the log was rolled back")
+    assert "chain local has seen checkpoint size" in r.stderr

@@ -159,6 +159,23 @@ class AnchorQueue:
             )
         ]
 
+    def largest_published_size(self, origin: str) -> tuple[int, str] | None:
+        """The largest checkpoint size of `origin` an outsider has seen: queued for a
+        chain (a chain may have it), or cosigned by a witness; with who saw it."""
+        best: tuple[int, str] | None = None
+        row = self._conn.execute(
+            "SELECT size, chain FROM anchors WHERE origin = ? ORDER BY size DESC LIMIT 1",
+            (origin,),
+        ).fetchone()
+        if row is not None:
+            best = (int(row[0]), f"chain {row[1]}")
+        row = self._conn.execute(
+            "SELECT size, name FROM witness_sizes ORDER BY size DESC LIMIT 1"
+        ).fetchone()
+        if row is not None and (best is None or int(row[0]) > best[0]):
+            best = (int(row[0]), f"witness {row[1]}")
+        return best
+
     def witness_size(self, name: str) -> int | None:
         row = self._conn.execute(
             "SELECT size FROM witness_sizes WHERE name = ?", (name,)
