@@ -263,3 +263,20 @@ def test_witness_add_and_checkpoint_errors(tmp_path: Path) -> None:
     assert_user_error(
         ft(path, "witness", "add", "x", "--vkey", "junk", "--url", "http://a"), 2, "verifier key"
     )
+
+
+def test_any_body_gets_a_status_never_an_exception(trail: Trail, witness: Witness) -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    _, note = _grow(trail, 2)
+    good = _body(0, [], note)
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.integers(0, len(good)), st.binary(max_size=40), st.integers(0, 40))
+    def mutate(pos: int, junk: bytes, cut: int) -> None:
+        body = good[:pos] + junk + good[pos + cut :]
+        answer = witness.add_checkpoint(body)
+        assert answer.status in (200, 400, 403, 404, 409, 413, 422)
+
+    mutate()
