@@ -131,6 +131,13 @@ def test_every_failure_is_named(deployed: Any) -> None:
     unanchored = copy.deepcopy(good)
     unanchored["anchored"] = []
     expect(unanchored, "missing-proof")
+    # the root admin must be the one entry 0 registers: a swapped or missing root is refused
+    swapped_root = copy.deepcopy(good)
+    swapped_root["log"]["rootAdmin"]["key"] = base64.b64encode(b"\x01" * 32).decode()
+    expect(swapped_root, "unknown-key")
+    no_root = copy.deepcopy(good)
+    no_root["entries"] = [e for e in no_root["entries"] if e["index"] != 0]
+    expect(no_root, "unknown-key")
 
 
 def test_a_statement_about_something_else_is_a_broken_link(deployed: Any, tmp_path: Path) -> None:

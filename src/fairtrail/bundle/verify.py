@@ -335,6 +335,23 @@ def _entries(report: BundleReport, bundle: BundleV1, checkpoint: Checkpoint) -> 
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
+    # The root admin the bundle names must be the one the log itself starts with:
+    # entry 0 registers it, signed by its own key, and entry 0 is proved above.
+    first = parsed[0] if parsed else None
+    p0 = first[3].predicate if first is not None and first[0] == 0 else {}
+    if (
+        first is None
+        or first[0] != 0
+        or first[3].predicate_type != ACTOR_PREDICATE
+        or p0.get("action") != "register"
+        or p0.get("name") != bundle.log.rootAdmin.name
+        or p0.get("public_key") != bundle.log.rootAdmin.key
+    ):
+        raise _fail(
+            report, "signatures", "unknown-key",
+            "entry 0 (the root admin registering itself) is missing or names another admin "
+            "than the bundle's rootAdmin",
+        )  # fmt: skip
     items: dict[int, _Item] = {}
     trusted = {k.raw for k in keyring.trusted_keys()}
     for (index, leaf, _envelope, statement), keys_ok in zip(parsed, verified, strict=True):
@@ -554,6 +571,11 @@ def _anchors(
             proof = [_b64(h) for h in a.consistency]
         except (NoteError, ValueError) as exc:
             raise _fail(report, "anchors", "bad-signature", f"anchored checkpoint: {exc}") from None
+        if body.size > checkpoint.size:
+            raise _fail(
+                report, "anchors", "malformed",
+                f"anchored checkpoint {body.size} is larger than the bundle's {checkpoint.size}",
+            )  # fmt: skip
         try:
             if 0 < body.size < checkpoint.size:
                 merkle.verify_consistency(
