@@ -34,6 +34,11 @@ def build_bundle(
         raise InputError("the trail has no signed checkpoint; run `fairtrail checkpoint`")
     body, _ = latest
     size = body.size
+    if int(about["entry"]) >= size:
+        raise InputError(
+            f"the model's statement (entry {about['entry']}) is newer than the latest "
+            f"checkpoint ({size}); run `fairtrail checkpoint` first"
+        )
     wanted = set(indices)
     wanted.update(trail.indices_of_type(ACTOR_PREDICATE))
     wanted.update(trail.indices_of_type(ANCHOR_PREDICATE))
