@@ -214,3 +214,22 @@ def test_documented_schema_is_the_one_the_verifier_uses() -> None:
 
     documented = json.loads((Path(__file__).parents[2] / "docs" / "bundle-schema.json").read_text())
     assert documented == BundleV1.model_json_schema(), "regenerate docs/bundle-schema.json"
+
+
+def test_export_needs_the_model_under_a_checkpoint(tmp_path: Path) -> None:
+    from tests.cli.test_cli import assert_user_error
+
+    model = tmp_path / "m.safetensors"
+    header = json.dumps({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}).encode()
+    model.write_bytes(len(header).to_bytes(8, "little") + header + bytes(8))
+    path = tmp_path / "trail"
+    assert ft(path, "init").returncode == 0
+    assert ft(path, "model", "add", str(model)).returncode == 0
+    out = tmp_path / "b.json"
+    assert_user_error(
+        ft(path, "export", str(model), "-o", str(out)), 2, "run `fairtrail checkpoint`"
+    )
+    assert not out.exists()
+    assert ft(path, "checkpoint").returncode == 0
+    assert ft(path, "export", str(model), "-o", str(out)).returncode == 0
+    assert verify_bundle(out.read_bytes()).ok
