@@ -24,6 +24,7 @@ from fairtrail.cli.keys import keys_app
 from fairtrail.cli.lifecycle_cmds import import_app, lineage_cmd, model_app, run_app
 from fairtrail.cli.log_cmds import register_log_commands
 from fairtrail.cli.policy_cmds import deploy, policy_app, review, status
+from fairtrail.cli.subject_cmds import erase, subject_app
 from fairtrail.errors import FairtrailError
 
 app = typer.Typer(
@@ -69,6 +70,8 @@ app.add_typer(chain_app, name="chain")
 app.add_typer(anchor_app, name="anchor")
 app.command("approve")(approve)
 app.add_typer(witness_app, name="witness")
+app.add_typer(subject_app, name="subject")
+app.command("erase")(erase)
 app.command("export")(export)
 app.command("verify-bundle")(verify_bundle)
 register_log_commands(app)

@@ -86,6 +86,11 @@ class SigningKey:
     def __repr__(self) -> str:
         return f"SigningKey(key_id={self.key_id[:16]}…)"
 
+    def as_pyca(self) -> Ed25519PrivateKey:
+        """The `cryptography` key, for libraries that sign formats we do not implement
+        ourselves (SD-JWT through jwcrypto). The key never leaves the process."""
+        return self._key
+
     @classmethod
     def generate(cls) -> SigningKey:
         return cls(Ed25519PrivateKey.generate())

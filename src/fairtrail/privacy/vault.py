@@ -1,0 +1,143 @@
+"""The vault: personal data encrypted per data subject, destroyable on request.
+
+Each subject has its own AES-256-GCM key and a random pseudonymous handle; the log only
+ever sees the handle and salted commitments. Erasure deletes the subject's key, its
+records and its handle mapping (crypto-shredding): what is left anywhere, in backups
+included, is ciphertext under a key that no longer exists. SQLite runs with
+`secure_delete` so freed pages are zeroed, and the WAL is truncated after an erasure.
+
+The file is `<trail>/secrets/vault.db`, created 0600 in a 0700 folder.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sqlite3
+import time
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from fairtrail.errors import InputError, IntegrityError
+
+__all__ = ["MAX_VALUE_BYTES", "Vault"]
+
+MAX_VALUE_BYTES = 1 << 20
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS subjects (
+    subject TEXT PRIMARY KEY, handle TEXT NOT NULL UNIQUE, key BLOB NOT NULL, created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS records (
+    subject TEXT NOT NULL REFERENCES subjects (subject), name TEXT NOT NULL,
+    nonce BLOB NOT NULL, ciphertext BLOB NOT NULL, PRIMARY KEY (subject, name)
+);
+CREATE TABLE IF NOT EXISTS erased (handle TEXT PRIMARY KEY, at REAL NOT NULL);
+"""
+
+
+class Vault:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.close(fd)
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA secure_delete=ON")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Vault:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def handle(self, subject: str, *, create: bool = False) -> str:
+        """The subject's pseudonymous handle (made with a new key when `create`)."""
+        _check_subject(subject)
+        row = self._db.execute(
+            "SELECT handle FROM subjects WHERE subject = ?", (subject,)
+        ).fetchone()
+        if row is not None:
+            return str(row[0])
+        if not create:
+            raise InputError("no such data subject in the vault (never recorded, or erased)")
+        handle = "subject:" + secrets.token_hex(16)
+        self._db.execute(
+            "INSERT INTO subjects (subject, handle, key, created) VALUES (?, ?, ?, ?)",
+            (subject, handle, AESGCM.generate_key(bit_length=256), time.time()),
+        )
+        return handle
+
+    def put(self, subject: str, name: str, value: bytes) -> None:
+        if len(value) > MAX_VALUE_BYTES:
+            raise InputError(f"a vault value is at most {MAX_VALUE_BYTES} bytes")
+        self.handle(subject, create=True)
+        key = self._key(subject)
+        nonce = secrets.token_bytes(12)
+        sealed = AESGCM(key).encrypt(nonce, value, _aad(subject, name))
+        self._db.execute(
+            "INSERT OR REPLACE INTO records (subject, name, nonce, ciphertext) VALUES (?, ?, ?, ?)",
+            (subject, name, nonce, sealed),
+        )
+
+    def get(self, subject: str, name: str) -> bytes:
+        key = self._key(subject)
+        row = self._db.execute(
+            "SELECT nonce, ciphertext FROM records WHERE subject = ? AND name = ?",
+            (subject, name),
+        ).fetchone()
+        if row is None:
+            raise InputError(f"the vault holds no {name!r} for this subject")
+        try:
+            return AESGCM(key).decrypt(bytes(row[0]), bytes(row[1]), _aad(subject, name))
+        except InvalidTag:
+            raise IntegrityError(f"vault record {name!r} does not decrypt: altered") from None
+
+    def erase(self, subject: str) -> str:
+        """Destroy the subject's key, records and handle mapping; return the handle."""
+        handle = self.handle(subject)
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("DELETE FROM records WHERE subject = ?", (subject,))
+            self._db.execute("DELETE FROM subjects WHERE subject = ?", (subject,))
+            self._db.execute(
+                "INSERT OR REPLACE INTO erased (handle, at) VALUES (?, ?)", (handle, time.time())
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        # no copy of the key may survive in the WAL or free pages
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._db.execute("VACUUM")
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return handle
+
+    def erased(self, handle: str) -> bool:
+        return (
+            self._db.execute("SELECT 1 FROM erased WHERE handle = ?", (handle,)).fetchone()
+            is not None
+        )
+
+    def _key(self, subject: str) -> bytes:
+        row = self._db.execute("SELECT key FROM subjects WHERE subject = ?", (subject,)).fetchone()
+        if row is None:
+            raise InputError("no such data subject in the vault (never recorded, or erased)")
+        return bytes(row[0])
+
+
+def _aad(subject: str, name: str) -> bytes:
+    return f"fairtrail-vault/v1\n{subject}\n{name}".encode()
+
+
+def _check_subject(subject: str) -> None:
+    if not subject or len(subject) > 256 or any(ord(c) < 0x20 for c in subject):
+        raise InputError("a data subject id is 1-256 printable characters")
