@@ -20,6 +20,7 @@ from fairtrail.cli.audit_cmds import audit_app
 from fairtrail.cli.bundle_cmds import export, verify_bundle
 from fairtrail.cli.chain_cmds import anchor_app, approve, chain_app, witness_app
 from fairtrail.cli.dataset_cmds import dataset_app
+from fairtrail.cli.decision_cmds import decisions_app
 from fairtrail.cli.keys import keys_app
 from fairtrail.cli.lifecycle_cmds import import_app, lineage_cmd, model_app, run_app
 from fairtrail.cli.log_cmds import register_log_commands
@@ -71,6 +72,7 @@ app.add_typer(anchor_app, name="anchor")
 app.command("approve")(approve)
 app.add_typer(witness_app, name="witness")
 app.add_typer(subject_app, name="subject")
+app.add_typer(decisions_app, name="decisions")
 app.command("erase")(erase)
 app.command("export")(export)
 app.command("verify-bundle")(verify_bundle)

@@ -88,6 +88,54 @@ class Vault:
             (subject, name, nonce, sealed),
         )
 
+    def put_many(self, items: list[tuple[str, str, bytes]]) -> None:
+        """Seal many (subject, name, value) in one durable transaction (batch ingest)."""
+        subjects = []
+        rows = []
+        now = time.time()
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            wanted = list({subject for subject, _, _ in items})
+            for subject in wanted:
+                _check_subject(subject)
+            keys: dict[str, bytes] = {}
+            for i in range(0, len(wanted), 900):  # existing subjects, in few queries
+                chunk = wanted[i : i + 900]
+                marks = ",".join("?" * len(chunk))
+                query = f"SELECT subject, key FROM subjects WHERE subject IN ({marks})"
+                keys.update((str(r[0]), bytes(r[1])) for r in self._db.execute(query, chunk))
+            fresh = [s for s in wanted if s not in keys]
+            material = secrets.token_bytes(48 * len(fresh))  # one draw: key + handle each
+            for n, subject in enumerate(fresh):
+                key = material[48 * n : 48 * n + 32]
+                keys[subject] = key
+                handle = "subject:" + material[48 * n + 32 : 48 * n + 48].hex()
+                subjects.append((subject, handle, key, now))
+            nonces = secrets.token_bytes(12 * len(items))
+            ciphers: dict[str, AESGCM] = {}
+            for n, (subject, name, value) in enumerate(items):
+                if len(value) > MAX_VALUE_BYTES:
+                    raise InputError(f"a vault value is at most {MAX_VALUE_BYTES} bytes")
+                cipher = ciphers.get(subject)
+                if cipher is None:
+                    cipher = ciphers[subject] = AESGCM(keys[subject])
+                nonce = nonces[12 * n : 12 * n + 12]
+                rows.append(
+                    (subject, name, nonce, cipher.encrypt(nonce, value, _aad(subject, name)))
+                )
+            self._db.executemany(
+                "INSERT INTO subjects (subject, handle, key, created) VALUES (?, ?, ?, ?)", subjects
+            )
+            self._db.executemany(
+                "INSERT OR REPLACE INTO records (subject, name, nonce, ciphertext) "
+                "VALUES (?, ?, ?, ?)",
+                rows,
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
     def get(self, subject: str, name: str) -> bytes:
         key = self._key(subject)
         row = self._db.execute(
@@ -139,5 +187,5 @@ def _aad(subject: str, name: str) -> bytes:
 
 
 def _check_subject(subject: str) -> None:
-    if not subject or len(subject) > 256 or any(ord(c) < 0x20 for c in subject):
+    if not subject or len(subject) > 256 or not subject.isprintable():
         raise InputError("a data subject id is 1-256 printable characters")

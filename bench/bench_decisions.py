@@ -1,0 +1,84 @@
+"""Decision recording benchmark: N decisions recorded durably in batches, next to the
+floor of the same durable work without fairtrail (one SQLite table, the same record
+bytes, one transaction per batch, synchronous=FULL).
+
+    .venv/bin/python -W ignore bench/bench_decisions.py [--decisions 200000]
+
+Not a test: nothing fails when slow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+
+from fairtrail import Trail
+from fairtrail.decisions import record_decisions
+from fairtrail.lifecycle.models import record_model
+
+
+def rows(n: int, model: str) -> list[dict]:
+    rnd = random.Random(3)
+    return [
+        {"id": f"d{i}", "model": model, "output": rnd.choice(["approve", "deny"]),
+         "time": "2026-11-25T10:00:00Z", "subject": f"cust-{i % (n // 4 or 1)}",
+         "input": {"income": rnd.randint(10, 99) * 1000, "age": rnd.randint(18, 90)}}
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def floor(path: Path, data: list[dict], batch: int) -> float:
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("CREATE TABLE d (id TEXT PRIMARY KEY, record BLOB)")
+    t = time.perf_counter()
+    for i in range(0, len(data), batch):
+        chunk = data[i : i + batch]
+        db.execute("BEGIN")
+        values = [(r["id"], json.dumps(r, sort_keys=True).encode()) for r in chunk]
+        db.executemany("INSERT INTO d VALUES (?, ?)", values)
+        db.execute("COMMIT")
+    took = time.perf_counter() - t
+    db.close()
+    return took
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--decisions", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=50_000)
+    args = parser.parse_args()
+    machine = platform.processor() or platform.machine()
+    print(f"machine: {machine}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        model = root / "m.safetensors"
+        header = json.dumps({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}})
+        model.write_bytes(len(header).to_bytes(8, "little") + header.encode() + bytes(8))
+        data = rows(args.decisions, str(model))
+        with Trail.init(root / "trail") as trail:
+            admin = trail.actor_key("admin")
+            record_model(trail, model, admin)
+            t = time.perf_counter()
+            results = record_decisions(trail, data, admin, batch_size=args.batch)
+            took = time.perf_counter() - t
+        base = floor(root / "floor.db", data, args.batch)
+        n = sum(r.count for r in results)
+        print(
+            f"fairtrail: {n:,} decisions in {len(results)} batches, {took:.2f} s "
+            f"= {n / took:,.0f} decisions/s (vault + decisions.db + signed batch statements)"
+        )
+        print(f"floor (one SQLite table, same rows, same durability): {base:.2f} s "
+              f"= {n / base:,.0f}/s; ratio {took / base:.1f}x")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
