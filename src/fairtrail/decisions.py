@@ -145,12 +145,18 @@ class DecisionStore:
         if row is None or row[3] is None:
             return None
         batch, pos, record, entry, root, count = row
-        leaves = [merkle.leaf_hash(bytes(r[0])) for r in self._db.execute(
+        leaves = [merkle.leaf_hash(_blob(r[0])) for r in self._db.execute(
             "SELECT record FROM decisions WHERE batch = ? ORDER BY pos", (batch,))]  # fmt: skip
-        if len(leaves) != count or merkle.root(leaves) != bytes(root):
+        if len(leaves) != count or merkle.root(leaves) != _blob(root):
             raise IntegrityError(f"decision batch {batch} in decisions.db does not match its root")
         path = merkle.inclusion_proof(pos, count, _levels(leaves))
-        return json.loads(bytes(record)), bytes(record), int(entry), path, int(pos)
+        return json.loads(_blob(record)), _blob(record), int(entry), path, int(pos)
+
+
+def _blob(value: Any) -> bytes:
+    """A stored BLOB; a row edited by hand may come back as TEXT, which then simply
+    fails the root check instead of crashing."""
+    return value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
 
 def _levels(leaves: list[bytes]) -> Any:

@@ -26,6 +26,7 @@ from fairtrail.cli.lifecycle_cmds import import_app, lineage_cmd, model_app, run
 from fairtrail.cli.log_cmds import register_log_commands
 from fairtrail.cli.policy_cmds import deploy, policy_app, review, status
 from fairtrail.cli.subject_cmds import erase, subject_app
+from fairtrail.cli.trace_cmds import trace_cmd
 from fairtrail.errors import FairtrailError
 
 app = typer.Typer(
@@ -73,6 +74,7 @@ app.command("approve")(approve)
 app.add_typer(witness_app, name="witness")
 app.add_typer(subject_app, name="subject")
 app.add_typer(decisions_app, name="decisions")
+app.command("trace")(trace_cmd)
 app.command("erase")(erase)
 app.command("export")(export)
 app.command("verify-bundle")(verify_bundle)

@@ -46,3 +46,61 @@ def decisions_record(
         + ", ".join(f"{r.count:,} at entry {r.entry}" for r in results),
         markup=False,
     )
+
+
+@decisions_app.command("receipt")
+def decisions_receipt(
+    decision_id: Annotated[str, typer.Argument(help="A recorded decision's id.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Receipt file to write.")],
+    with_input: Annotated[
+        bool,
+        typer.Option(help="Add the salt and input from the vault: the data subject's copy."),
+    ] = False,
+) -> None:
+    """Write a decision receipt: the record, its path to the signed batch, and a C2SP
+    tlog-proof. With --with-input it opens the input commitment: give it only to the
+    data subject."""
+    import json
+
+    from fairtrail.crypto._files import write_atomic, write_private
+    from fairtrail.trace import decision_receipt, subject_copy
+
+    with STATE.open(writable=False) as trail:
+        doc = (
+            subject_copy(trail, decision_id) if with_input else decision_receipt(trail, decision_id)
+        )
+    data = (json.dumps(doc, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+    if with_input:
+        out.unlink(missing_ok=True)
+        write_private(out, data)  # personal data: 0600
+    else:
+        write_atomic(out, data)
+    STATE.out.print(f"wrote {out}", markup=False)
+
+
+@decisions_app.command("check")
+def decisions_check(
+    file: Annotated[Path, typer.Argument(help="A decision receipt.")],
+    trusted_key: Annotated[
+        str | None, typer.Option(help="The log's verifier key (fairtrail log vkey) to pin.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Check a receipt offline (no trail needed). Exit 3 if it does not verify."""
+    from fairtrail.errors import InputError
+    from fairtrail.trace import check_receipt
+
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {file}: {exc.strerror}") from None
+    result = check_receipt(data, trusted_key)
+    if as_json:
+        print_json(result)
+        return
+    r = result["record"]
+    STATE.out.print(f"✓ decision {r['id']}: {r['output']} at {r['time']} is in the signed batch "
+                    f"at entry {result['batchEntry']} under checkpoint {result['checkpoint']}",
+                    markup=False)  # fmt: skip
+    if result["input"] is not None:
+        STATE.out.print(f"✓ the input {result['input']} opens its commitment", markup=False)

@@ -169,6 +169,11 @@ class Vault:
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return handle
 
+    def subject_of(self, name: str) -> str | None:
+        """The subject holding record `name` (names are unique per use, e.g. per decision)."""
+        row = self._db.execute("SELECT subject FROM records WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
     def erased(self, handle: str) -> bool:
         return (
             self._db.execute("SELECT 1 FROM erased WHERE handle = ?", (handle,)).fetchone()
