@@ -46,6 +46,7 @@ bench: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python -W ignore bench/bench_audit.py
 	$(BIN)/python -W ignore bench/bench_anchor.py
 	$(BIN)/python -W ignore bench/bench_bundle.py
+	$(BIN)/python -W ignore bench/bench_decisions.py --decisions 1000000
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -22,6 +22,7 @@ from pathlib import Path
 from fairtrail import Trail
 from fairtrail.decisions import record_decisions
 from fairtrail.lifecycle.models import record_model
+from fairtrail.trace import trace
 
 
 def rows(n: int, model: str) -> list[dict]:
@@ -55,6 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--decisions", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=50_000)
+    parser.add_argument("--traces", type=int, default=100)
     args = parser.parse_args()
     machine = platform.processor() or platform.machine()
     print(f"machine: {machine}, {os.cpu_count()} cores, Python {platform.python_version()}")
@@ -70,12 +72,25 @@ def main() -> None:
             t = time.perf_counter()
             results = record_decisions(trail, data, admin, batch_size=args.batch)
             took = time.perf_counter() - t
+            trail.checkpoint()
+            rnd = random.Random(9)
+            times = []
+            for _ in range(args.traces):
+                did = f"d{rnd.randrange(args.decisions)}"
+                t = time.perf_counter()
+                info = trace(trail, did)
+                times.append(time.perf_counter() - t)
+                assert info["decision"]["id"] == did
+            times.sort()
         base = floor(root / "floor.db", data, args.batch)
         n = sum(r.count for r in results)
         print(
             f"fairtrail: {n:,} decisions in {len(results)} batches, {took:.2f} s "
             f"= {n / took:,.0f} decisions/s (vault + decisions.db + signed batch statements)"
         )
+        print(f"trace of a random decision among {n:,} (proof checked, model, lineage, "
+              f"everything in force): median {times[len(times) // 2] * 1000:.1f} ms, "
+              f"max {times[-1] * 1000:.1f} ms over {len(times)}")  # fmt: skip
         print(f"floor (one SQLite table, same rows, same durability): {base:.2f} s "
               f"= {n / base:,.0f}/s; ratio {took / base:.1f}x")  # fmt: skip
 

@@ -59,6 +59,12 @@ CREATE TABLE IF NOT EXISTS decisions (
     pos INTEGER NOT NULL, record BLOB NOT NULL, time TEXT NOT NULL, model TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS decisions_batch ON decisions (batch, pos);
+-- each batch tree's perfect-subtree hashes, one blob per level (32 bytes per node), so a
+-- decision's path is a few small reads instead of rebuilding the tree
+CREATE TABLE IF NOT EXISTS levels (
+    batch TEXT NOT NULL REFERENCES batches (batch), level INTEGER NOT NULL,
+    hashes BLOB NOT NULL, PRIMARY KEY (batch, level)
+);
 """
 
 
@@ -100,7 +106,11 @@ class DecisionStore:
         return found
 
     def add_pending(
-        self, batch: str, root: bytes, rows: list[tuple[str, int, bytes, str, str]]
+        self,
+        batch: str,
+        root: bytes,
+        rows: list[tuple[str, int, bytes, str, str]],
+        levels: list[list[bytes]],
     ) -> None:
         self._db.execute("BEGIN IMMEDIATE")
         try:
@@ -113,6 +123,10 @@ class DecisionStore:
                 "INSERT INTO decisions (id, batch, pos, record, time, model) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 [(i, batch, pos, rec, t, m) for i, pos, rec, t, m in rows],
+            )
+            self._db.executemany(
+                "INSERT INTO levels (batch, level, hashes) VALUES (?, ?, ?)",
+                [(batch, n, b"".join(hashes)) for n, hashes in enumerate(levels)],
             )
             self._db.execute("COMMIT")
         except sqlite3.IntegrityError:
@@ -132,6 +146,7 @@ class DecisionStore:
     def drop(self, batch: str) -> None:
         self._db.execute("BEGIN IMMEDIATE")
         self._db.execute("DELETE FROM decisions WHERE batch = ?", (batch,))
+        self._db.execute("DELETE FROM levels WHERE batch = ?", (batch,))
         self._db.execute("DELETE FROM batches WHERE batch = ?", (batch,))
         self._db.execute("COMMIT")
 
@@ -144,12 +159,21 @@ class DecisionStore:
         ).fetchone()
         if row is None or row[3] is None:
             return None
-        batch, pos, record, entry, root, count = row
-        leaves = [merkle.leaf_hash(_blob(r[0])) for r in self._db.execute(
-            "SELECT record FROM decisions WHERE batch = ? ORDER BY pos", (batch,))]  # fmt: skip
-        if len(leaves) != count or merkle.root(leaves) != _blob(root):
-            raise IntegrityError(f"decision batch {batch} in decisions.db does not match its root")
-        path = merkle.inclusion_proof(pos, count, _levels(leaves))
+        batch, pos, record, entry, _root, count = row
+
+        def subtree(level: int, index: int) -> bytes:
+            got = self._db.execute(
+                "SELECT substr(hashes, ?, 32) FROM levels WHERE batch = ? AND level = ?",
+                (index * 32 + 1, batch, level),
+            ).fetchone()
+            value = b"" if got is None else _blob(got[0])
+            if len(value) != 32:
+                raise IntegrityError(f"decision batch {batch}: stored tree is damaged")
+            return value
+
+        # the path is checked against the signed batch root by whoever uses it (trace,
+        # receipts): a record or hash edited in decisions.db fails there
+        path = merkle.inclusion_proof(int(pos), int(count), subtree)
         return json.loads(_blob(record)), _blob(record), int(entry), path, int(pos)
 
 
@@ -159,16 +183,14 @@ def _blob(value: Any) -> bytes:
     return value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
 
-def _levels(leaves: list[bytes]) -> Any:
+def tree_levels(leaves: list[bytes]) -> list[list[bytes]]:
+    """Perfect-subtree hashes by level: level L holds the hashes of complete 2**L-leaf
+    subtrees, left to right (an unpaired last node is not carried up)."""
     levels = [leaves]
     while len(levels[-1]) > 1:
         prev = levels[-1]
         levels.append([merkle.node_hash(prev[i], prev[i + 1]) for i in range(0, len(prev) - 1, 2)])
-
-    def subtree(level: int, index: int) -> bytes:
-        return bytes(levels[level][index])
-
-    return subtree
+    return levels
 
 
 def _time(value: Any, where: str) -> str:
@@ -307,12 +329,13 @@ def _batch(
         raise InputError(
             f"decision id {already[0]!r} is already recorded; nothing of this batch was"
         )
-    root = merkle.root(merkle.leaf_hash(r[2]) for r in records)
+    levels = tree_levels([merkle.leaf_hash(r[2]) for r in records])
+    root = merkle.range_hash(0, len(records), lambda level, index: levels[level][index])
     batch = f"batch-{int(time.time())}-{root.hex()[:12]}"
     # both durable before the statement is appended (a crash leaves a pending batch
     # that the next run drops, never a statement whose records are missing)
     vault.put_many(sealed)
-    store.add_pending(batch, root, records)
+    store.add_pending(batch, root, records, levels)
     unique = list({json.dumps(d, sort_keys=True): d for d in models.values()}.values())
     statement = Statement(
         subject=[Subject(name=f"decision-batch:{batch}", digest={"sha256": root.hex()})]

@@ -103,7 +103,7 @@ def test_tampered_decisions_db_is_caught(deployed: Any, tmp_path: Path) -> None:
     db.close()
     with (
         Trail.open(path, writable=False) as trail,
-        pytest.raises(IntegrityError, match="does not match its root"),
+        pytest.raises(IntegrityError, match="not in its signed batch"),
     ):
         trace(trail, "loan-1")
 
