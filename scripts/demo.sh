@@ -122,7 +122,28 @@ PY
 "$ft" checkpoint "${witnesses[@]}"
 "$ft" anchor
 
-step "10. A later audit by age group finds a disparity: the policy fails and deploy is refused"
+step "10. The deployed model decides; an applicant asks why: trace, redress report, their receipt"
+"$py" - "$work/decisions.csv" "$work/artifacts/credit-model.skops" <<'PY'
+import csv, random, sys
+rnd = random.Random(7)
+with open(sys.argv[1], "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(["decision_id", "model", "output", "time", "subject", "duration", "amount"])
+    for i in range(2000):
+        w.writerow([f"loan-{i}", sys.argv[2], rnd.choice(["approve", "deny"]),
+                    f"2026-11-25T09:{i // 60 % 60:02d}:{i % 60:02d}Z", f"applicant-{i}",
+                    rnd.randint(6, 48), rnd.randint(500, 15000)])
+PY
+"$ft" decisions record "$work/decisions.csv"
+"$ft" checkpoint > /dev/null
+"$ft" trace loan-42 --report "$work/loan-42.html"
+"$ft" decisions receipt loan-42 -o "$work/loan-42.mine.json" --with-input
+(cd "$work" && env -u FAIRTRAIL_TRAIL "$ft" decisions check loan-42.mine.json --trusted-key "$("$ft" log vkey)")
+echo "The applicant asks for erasure; the record still proves what was decided:"
+"$ft" erase applicant-42
+(cd "$work" && env -u FAIRTRAIL_TRAIL "$ft" decisions check loan-42.mine.json)
+
+step "11. A later audit by age group finds a disparity: the policy fails and deploy is refused"
 "$ft" audit --data "$here/data/german-credit/german_credit.csv" --label credit \
   --positive-label good --sensitive age_group --model "$work/artifacts/credit-model.skops" \
   --seed 20261125 --as ada | tail -n 4
@@ -135,7 +156,7 @@ echo "deploy exit code: $rc (4 = refused by the policy gate; nothing recorded)"
 test "$rc" -eq 4
 "$ft" status credit-model
 
-step "11. Verify everything: leaves, hashes, checkpoints, signatures, 2 witnesses, anchors on chain"
+step "12. Verify everything: leaves, hashes, checkpoints, signatures, 2 witnesses, anchors on chain"
 "$ft" checkpoint "${witnesses[@]}" > /dev/null  # covers the Anchor statement and the later audit
 "$ft" verify --witnesses 2 --anchors
 echo "An evidence bundle for the regulator, checked with the log key pinned and no trail at hand:"
@@ -145,7 +166,7 @@ w1=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["witnesses"][
 (cd "$work" && env -u FAIRTRAIL_TRAIL "$ft" verify-bundle credit.bundle.json --trusted-key "$vkey" \
   --trusted-key "$w1" --require-witnesses 1)
 
-step "12. A statement signed by a stranger is refused, and nothing is written"
+step "13. A statement signed by a stranger is refused, and nothing is written"
 cat > "$work/model.json" <<JSON
 {"_type": "https://in-toto.io/Statement/v1",
  "subject": [{"name": "backdoored.skops", "digest": {"sha256": "$(printf '%064d' 0)"}}],
@@ -154,7 +175,7 @@ JSON
 "$py" -c 'from fairtrail.crypto import SigningKey; from pathlib import Path; SigningKey.generate().save(Path("'"$work"'/stranger.key"))'
 if "$ft" record "$work/model.json" --key "$work/stranger.key"; then echo "UNEXPECTED: accepted"; exit 1; fi
 
-step "13. Tamper with a copy of the trail: rewrite entry 3 (the dataset) in the database"
+step "14. Tamper with a copy of the trail: rewrite entry 3 (the dataset) in the database"
 cp -r "$work/trail" "$work/tampered"
 "$py" - "$work/tampered/log.db" <<'PY'
 import base64, json, sqlite3, struct, sys
@@ -177,4 +198,4 @@ rc=$?
 set -e
 echo "verify exit code: $rc (3 = tampering found)"
 test "$rc" -eq 3
-printf '\n\033[1mDemo finished: the model was audited, judged by the EU AI Act pack, approved by two reviewers and by 2 of 2 auditors on chain, then deployed; the checkpoint was cosigned by two witnesses and anchored; a failing fairness rule blocked the next deployment; the trail verifies, and the tampered copy is caught at entry 3.\033[0m\n'
+printf '\n\033[1mDemo finished: the model was audited, judged by the EU AI Act pack, approved by two reviewers and by 2 of 2 auditors on chain, then deployed; the checkpoint was cosigned by two witnesses and anchored; a decision was traced back to its model, data and approvals and its input erased, its proof intact; a failing fairness rule blocked the next deployment; the trail verifies, and the tampered copy is caught at entry 3.\033[0m\n'

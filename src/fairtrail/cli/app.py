@@ -99,6 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("interrupted; nothing partial was recorded")
         return 130
+    except BrokenPipeError:  # `fairtrail log | head`: the reader left; not an error of ours
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except FairtrailError as exc:
         if STATE.verbose:
             err.print(traceback.format_exc(), markup=False)
