@@ -292,6 +292,7 @@ def _batch(
     seen: set[str] = set()
     dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
     salts = os.urandom(16 * len(rows))  # one draw for the whole batch
+    in_batch: dict[str, dict[str, str]] = {}
     model_json: dict[str, str] = {}
     first = last = None
     for pos, row in enumerate(rows):
@@ -308,6 +309,7 @@ def _batch(
             if not ref:
                 raise InputError(f"{where}: no model")
             digest = models[ref] = dict(resolve(trail, ref).digest)
+        in_batch[json.dumps(digest, sort_keys=True)] = digest
         when = _time(row.get("time"), where)
         first = first or when
         last = when
@@ -336,7 +338,7 @@ def _batch(
     # that the next run drops, never a statement whose records are missing)
     vault.put_many(sealed)
     store.add_pending(batch, root, records, levels)
-    unique = list({json.dumps(d, sort_keys=True): d for d in models.values()}.values())
+    unique = list(in_batch.values())  # the models of this batch only
     statement = Statement(
         subject=[Subject(name=f"decision-batch:{batch}", digest={"sha256": root.hex()})]
         + [Subject(name="model", digest=d) for d in unique[:7]],
