@@ -9,6 +9,7 @@ the data matches, and the comparison with the model's pre-registration.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +20,8 @@ from fairtrail import __version__
 from fairtrail.audit import data as audit_data
 from fairtrail.audit.fairness import audit_arrays
 from fairtrail.audit.preregistration import Claim, deviations, latest_preregistration
+from fairtrail.audit.rows import RowEvidence, commit_rows
+from fairtrail.crypto._files import write_atomic, write_private
 from fairtrail.errors import InputError
 from fairtrail.lifecycle.datasets import datasets_with_digest
 from fairtrail.lifecycle.fingerprint import fingerprint
@@ -32,6 +35,8 @@ if TYPE_CHECKING:
 __all__ = [
     "EVALUATION_PREDICATE",
     "AuditRequest",
+    "row_records",
+    "run_audit_rows",
     "latest_evaluation",
     "record_evaluation",
     "run_audit",
@@ -59,6 +64,11 @@ class AuditRequest:
 
 def run_audit(request: AuditRequest) -> dict[str, Any]:
     """The audit report (see `fairness.audit_arrays`) plus the claims judged on it."""
+    return run_audit_rows(request)[0]
+
+
+def run_audit_rows(request: AuditRequest) -> tuple[dict[str, Any], RowEvidence]:
+    """`run_audit`, plus the per-row data an Evaluation commits to (`audit/rows.py`)."""
     if request.prediction is None and request.model_file is None:
         raise InputError("give --prediction COLUMN or --model MODEL to say what is audited")
     if request.min_group_size < 1:
@@ -93,7 +103,9 @@ def run_audit(request: AuditRequest) -> dict[str, Any]:
     report["negative_label"] = outcomes.negative
     report["sensitive"] = sensitive
     report["claims"] = [c.result(report) for c in request.claims]
-    return report
+    skip = {request.label, request.prediction}
+    inputs = [{k: v for k, v in row.items() if k not in skip} for row in table.to_pylist()]
+    return report, RowEvidence(outcomes.y_true, outcomes.y_pred, groups, inputs)
 
 
 def record_evaluation(
@@ -102,8 +114,13 @@ def record_evaluation(
     request: AuditRequest,
     report: dict[str, Any],
     signer: SigningKey,
+    evidence: RowEvidence | None = None,
 ) -> Receipt:
-    """Sign and append the Evaluation statement of `report` (made by `run_audit`)."""
+    """Sign and append the Evaluation statement of `report` (made by `run_audit`).
+
+    With `evidence` (from `run_audit_rows`), the Evaluation also commits to every row
+    (`audit/rows.py`); the rows' records and the salt secret are kept off the log so
+    the owner can answer challenges."""
     data_digest = dict(fingerprint(request.data).subject_digest)
     alg, value = next(iter(data_digest.items()))
     datasets = [
@@ -155,6 +172,7 @@ def record_evaluation(
             )
         },  # fmt: skip
         "tool": {"name": "fairtrail", "version": __version__, "definitions": "fairlearn"},
+        "rowCommitments": _commit(trail, evidence) if evidence is not None else None,
         "evaluatedAt": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     statement = Statement(
@@ -175,3 +193,30 @@ def latest_evaluation(trail: Trail, digest: dict[str, str]) -> tuple[int, dict[s
         if st.predicate.get("model", {}).get("digest") == digest:  # the model, not the data
             return index, st.predicate
     return None
+
+
+def _commit(trail: Trail, evidence: RowEvidence) -> dict[str, Any]:
+    secret = os.urandom(32)
+    root, records = commit_rows(evidence, secret)
+    key = root.hex()
+    write_private(trail.paths.secrets / "audit-rows" / f"{key}.key", secret)
+    folder = trail.paths.root / "audit-rows"
+    folder.mkdir(exist_ok=True)
+    write_atomic(folder / f"{key}.jsonl", b"\n".join(records) + b"\n")
+    return {
+        "root": key,
+        "count": len(records),
+        "tree": "RFC 9162 SHA-256 over one record per row, in data order",
+        "record": "compact JSON, sorted keys: group, i, input.sha256 = SHA-256("
+        "'fairtrail-audit-row/v1' || 0x00 || salt || row JSON), label, prediction",
+    }
+
+
+def row_records(trail: Trail, root_hex: str) -> list[bytes]:
+    """The committed records of an evaluation's rows (kept by the owner, off the log)."""
+    path = trail.paths.root / "audit-rows" / f"{root_hex}.jsonl"
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError("this trail does not hold the rows of that evaluation") from None
+    return data.rstrip(b"\n").split(b"\n")

@@ -62,7 +62,12 @@ def audit(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from fairtrail.audit.evaluations import AuditRequest, record_evaluation, run_audit
+    from fairtrail.audit.evaluations import (
+        AuditRequest,
+        record_evaluation,
+        run_audit,
+        run_audit_rows,
+    )
     from fairtrail.audit.preregistration import parse_claim
 
     if data is None or label is None or not sensitive:
@@ -95,8 +100,8 @@ def audit(
             positive_label=positive_label, min_group_size=min_group_size, seed=seed,
             claims=claims, trusted_types=tuple(trust or ()), allow_missing=allow_missing,
         )  # fmt: skip
-        report = run_audit(request)
-        receipt = record_evaluation(trail, record, request, report, signer)
+        report, evidence = run_audit_rows(request)
+        receipt = record_evaluation(trail, record, request, report, signer, evidence)
     _show(receipt.statement.predicate["report"] | _extras(report, receipt), receipt.index, as_json)
 
 
@@ -210,3 +215,58 @@ def export(
     except OSError as exc:
         raise InputError(f"cannot write {out}: {exc.strerror}") from None
     STATE.out.print(f"wrote {out}: an eval-result/v0.1 attestation and Evaluation entry {entry}")
+
+
+@audit_app.command("challenge")
+def audit_challenge(
+    entry: Annotated[int, typer.Argument(help="The Evaluation's log entry.")],
+    seed: Annotated[str, typer.Option(help="The auditor's seed, or a public randomness value.")],
+    k: Annotated[int, typer.Option("--k", help="How many rows to open.", min=1, max=10_000)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Challenge response to write.")],
+) -> None:
+    """As the owner, open the k rows that SEED and the committed root select, each with
+    its path to the root the Evaluation names, plus the Evaluation's tlog-proof."""
+    import json
+
+    from fairtrail.audit.challenges import answer_challenge
+    from fairtrail.crypto._files import write_atomic
+
+    with STATE.open(writable=False) as trail:
+        doc = answer_challenge(trail, entry, seed, k)
+    write_atomic(out, (json.dumps(doc, indent=1) + "\n").encode())
+    STATE.out.print(
+        f"wrote {out}: {len(doc['rows'])} rows of {doc['count']:,} opened", markup=False
+    )
+
+
+@audit_app.command("check-challenge")
+def audit_check_challenge(
+    file: Annotated[Path, typer.Argument(help="A challenge response.")],
+    trusted_key: Annotated[
+        str | None, typer.Option(help="The log's verifier key (fairtrail log vkey) to pin.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Check a challenge response offline: the Evaluation is on the log, the opened rows
+    are exactly the ones the seed selects, each is in the committed tree; then compare
+    the sample with the reported metrics. Exit 3 if anything does not verify."""
+    from fairtrail.audit.challenges import check_challenge
+
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {file}: {exc.strerror}") from None
+    result = check_challenge(data, trusted_key)
+    if as_json:
+        print_json(result)
+        return
+    s, r = result["sample"], result["reported"]
+    STATE.out.print(
+        f"✓ {result['opened']} rows selected by the seed are in the {result['count']:,} rows "
+        f"the Evaluation at entry {result['entry']} committed to", markup=False,
+    )  # fmt: skip
+    STATE.out.print(
+        f"  sample: accuracy {s['accuracy']:.3f}, selection rate {s['selection_rate']:.3f}; "
+        f"reported: accuracy {r['accuracy']:.3f}, selection rate {r['selection_rate']:.3f}",
+        markup=False,
+    )
