@@ -104,6 +104,8 @@ def test_disclose_one_field_then_erase(trail: Trail, tmp_path: Path) -> None:
         check_disclosure(data, other.config.log_vkey)
     other.close()
 
+    with Vault(trail.paths.secrets / "vault.db") as vault:
+        key = vault._key("applicant-7")  # to look for it on disk afterwards
     with pytest.raises(InputError, match="may not erase"):
         erase_subject(trail, "applicant-7", trail.actor_key("mo"))
     erasure, handle = erase_subject(trail, "applicant-7", trail.actor_key("cora"))
@@ -121,6 +123,7 @@ def test_disclose_one_field_then_erase(trail: Trail, tmp_path: Path) -> None:
     on_disk = _all_bytes(trail.paths.root, skip=set())
     for value in ("Rosa Parkes", "rosa@example.net", "applicant-7"):
         assert value.encode() not in on_disk
+    assert key not in on_disk  # the subject's key is gone from every file, WAL included
     trail.close()
 
 

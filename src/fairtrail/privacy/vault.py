@@ -163,9 +163,9 @@ class Vault:
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        # no copy of the key may survive in the WAL or free pages
-        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self._db.execute("VACUUM")
+        # no copy of the key may survive: secure_delete zeroes the freed cells in the
+        # database pages, and truncating the WAL drops the old page images (no VACUUM:
+        # that would rewrite the whole vault on every erasure)
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return handle
 
