@@ -23,8 +23,7 @@ from typing import TYPE_CHECKING, Any
 from fairtrail.crypto.canonical import parse_json
 from fairtrail.crypto.dsse import Envelope
 from fairtrail.errors import InputError, NoteError, ProofError, VerificationError
-from fairtrail.log.checkpoint import parse_vkey
-from fairtrail.log.tlog_proof import format_tlog_proof, parse_tlog_proof
+from fairtrail.log.tlog_proof import open_entry
 from fairtrail.privacy import sdjwt
 from fairtrail.privacy.vault import Vault
 from fairtrail.statements.actors import Role
@@ -104,7 +103,6 @@ def _records_of(trail: Trail, handle: str) -> list[tuple[int, dict[str, Any]]]:
 
 def disclose(trail: Trail, subject: str, names: list[str]) -> dict[str, Any]:
     """A disclosure document for `names` from the subject's latest record."""
-    latest = trail.latest_checkpoint()
     with _vault(trail) as vault:
         handle = vault.handle(subject)
         records = _records_of(trail, handle)
@@ -112,20 +110,13 @@ def disclose(trail: Trail, subject: str, names: list[str]) -> dict[str, Any]:
             raise InputError("the subject has no personal record on the log")
         index, predicate = records[-1]
         issuance = vault.get(subject, predicate["record"]).decode("utf-8")
-    if latest is None or index >= latest[0].size:
-        raise InputError(
-            "the record is newer than the latest checkpoint; run `fairtrail checkpoint`"
-        )
-    size = latest[0].size
-    proof = trail.prove_inclusion(index, size)
-    note = trail.cosigned_note(size)
-    leaf = trail.store.entries(index, index + 1)[0]
+    leaf, tlog_proof = trail.entry_proof(index, "the record")
     return {
         "format": DISCLOSURE_FORMAT,
         "logVkey": trail.config.log_vkey,
         "entry": index,
         "leaf": base64.b64encode(leaf).decode("ascii"),
-        "tlogProof": format_tlog_proof(index, proof.hashes, note.to_bytes()).decode("utf-8"),
+        "tlogProof": tlog_proof.decode("utf-8"),
         "presentation": sdjwt.present(issuance, names),
     }
 
@@ -136,15 +127,10 @@ def check_disclosure(data: bytes, trusted_vkey: str | None = None) -> dict[str, 
     if not isinstance(doc, dict) or doc.get("format") != DISCLOSURE_FORMAT:
         raise InputError(f"not a {DISCLOSURE_FORMAT} document")
     try:
-        vkey = str(doc["logVkey"])
-        if trusted_vkey is not None and vkey != trusted_vkey:
-            raise VerificationError("the disclosure names another log key than the trusted one")
-        verifier = parse_vkey(vkey)
-        leaf = base64.b64decode(str(doc["leaf"]), validate=True)
-        proof = parse_tlog_proof(str(doc["tlogProof"]).encode("utf-8"))
-        if proof.index != doc["entry"]:
-            raise VerificationError("the proof is for another entry")
-        checkpoint = proof.verify(leaf, [verifier], origin=verifier.name)
+        leaf, checkpoint = open_entry(
+            str(doc["logVkey"]), str(doc["leaf"]), str(doc["tlogProof"]), doc["entry"],
+            trusted_vkey=trusted_vkey, what="disclosure",
+        )  # fmt: skip
         statement = Statement.from_json(Envelope.from_json(leaf).payload_bytes)
     except (KeyError, ValueError) as exc:
         raise InputError(f"malformed disclosure: {exc}") from None

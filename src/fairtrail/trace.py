@@ -25,7 +25,6 @@ from fairtrail.errors import InputError, IntegrityError, ProofError
 from fairtrail.lifecycle.lineage import lineage
 from fairtrail.lifecycle.models import MODEL_PREDICATE, ModelRecord
 from fairtrail.log import merkle
-from fairtrail.log.tlog_proof import format_tlog_proof
 from fairtrail.policy.decisions import DECISION_PREDICATE
 from fairtrail.policy.facts import ALERT_PREDICATE
 from fairtrail.policy.gates import DEPLOYMENT_PREDICATE
@@ -132,12 +131,7 @@ def decision_receipt(trail: Trail, decision_id: str) -> dict[str, Any]:
     if found is None:
         raise InputError(f"no recorded decision {decision_id!r}")
     _, raw, entry, path, pos = found
-    latest = trail.latest_checkpoint()
-    if latest is None or entry >= latest[0].size:
-        raise InputError("the decision's batch is not checkpointed yet; run `fairtrail checkpoint`")
-    size = latest[0].size
-    proof = trail.prove_inclusion(entry, size)
-    leaf = trail.store.entries(entry, entry + 1)[0]
+    leaf, tlog_proof = trail.entry_proof(entry, "the decision's batch")
     return {
         "format": "fairtrail-decision-receipt/v1",
         "logVkey": trail.config.log_vkey,
@@ -146,9 +140,7 @@ def decision_receipt(trail: Trail, decision_id: str) -> dict[str, Any]:
         "path": [base64.b64encode(h).decode() for h in path],
         "batchEntry": entry,
         "batchLeaf": base64.b64encode(leaf).decode(),
-        "tlogProof": format_tlog_proof(
-            entry, proof.hashes, trail.cosigned_note(size).to_bytes()
-        ).decode(),
+        "tlogProof": tlog_proof.decode(),
     }
 
 
@@ -280,23 +272,17 @@ def check_receipt(data: bytes, trusted_vkey: str | None = None) -> dict[str, Any
     from fairtrail.crypto.dsse import Envelope
     from fairtrail.decisions import commit_input
     from fairtrail.errors import NoteError, VerificationError
-    from fairtrail.log.checkpoint import parse_vkey
-    from fairtrail.log.tlog_proof import parse_tlog_proof
+    from fairtrail.log.tlog_proof import open_entry
     from fairtrail.statements.statement import Statement
 
     doc = parse_json(data, what="receipt", max_bytes=4 << 20)
     if not isinstance(doc, dict) or doc.get("format") != "fairtrail-decision-receipt/v1":
         raise InputError("not a fairtrail-decision-receipt/v1 document")
     try:
-        vkey = str(doc["logVkey"])
-        if trusted_vkey is not None and vkey != trusted_vkey:
-            raise VerificationError("the receipt names another log key than the trusted one")
-        leaf = base64.b64decode(str(doc["batchLeaf"]), validate=True)
-        proof = parse_tlog_proof(str(doc["tlogProof"]).encode())
-        if proof.index != doc["batchEntry"]:
-            raise VerificationError("the proof is for another entry")
-        verifier = parse_vkey(vkey)
-        checkpoint = proof.verify(leaf, [verifier], origin=verifier.name)
+        leaf, checkpoint = open_entry(
+            str(doc["logVkey"]), str(doc["batchLeaf"]), str(doc["tlogProof"]),
+            doc["batchEntry"], trusted_vkey=trusted_vkey, what="receipt",
+        )  # fmt: skip
         batch = Statement.from_json(Envelope.from_json(leaf).payload_bytes)
         raw = str(doc["record"]).encode("utf-8")
         path = [base64.b64decode(h, validate=True) for h in doc["path"]]

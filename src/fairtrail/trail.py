@@ -409,6 +409,20 @@ class Trail:
     def prove_consistency(self, old: int, new: int) -> ConsistencyProof:
         return self.log.prove_consistency(old, new)
 
+    def entry_proof(self, index: int, what: str = "the entry") -> tuple[bytes, bytes]:
+        """(entry `index`'s bytes, its C2SP tlog-proof against the latest checkpoint with
+        every cosignature): what disclosures, receipts and challenge responses carry."""
+        from fairtrail.log.tlog_proof import format_tlog_proof
+
+        latest = self.latest_checkpoint()
+        if latest is None or index >= latest[0].size:
+            raise InputError(f"{what} is not under a checkpoint yet; run `fairtrail checkpoint`")
+        size = latest[0].size
+        proof = self.prove_inclusion(index, size)
+        note = self.cosigned_note(size)
+        leaf = self.store.entries(index, index + 1)[0]
+        return leaf, format_tlog_proof(index, proof.hashes, note.to_bytes())
+
     def cosigned_note(self, size: int) -> SignedNote:
         """The checkpoint of `size` with every witness cosignature kept for it."""
         note = self.checkpoint_note(size)

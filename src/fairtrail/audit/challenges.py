@@ -12,8 +12,7 @@ from fairtrail.crypto.canonical import parse_json
 from fairtrail.crypto.dsse import Envelope
 from fairtrail.errors import InputError, NoteError, ProofError, VerificationError
 from fairtrail.log import merkle
-from fairtrail.log.checkpoint import parse_vkey
-from fairtrail.log.tlog_proof import format_tlog_proof, parse_tlog_proof
+from fairtrail.log.tlog_proof import open_entry
 from fairtrail.statements.statement import Statement
 
 if TYPE_CHECKING:
@@ -33,24 +32,17 @@ def answer_challenge(trail: Trail, entry: int, seed: str, k: int) -> dict[str, A
     rows = st.predicate.get("rowCommitments")
     if not rows:
         raise InputError(f"the Evaluation at entry {entry} has no row commitments")
-    latest = trail.latest_checkpoint()
-    if latest is None or entry >= latest[0].size:
-        raise InputError("the Evaluation is not under a checkpoint yet; run `fairtrail checkpoint`")
+    leaf, tlog_proof = trail.entry_proof(entry, "the Evaluation")
     records = row_records(trail, rows["root"])
     if len(records) != rows["count"]:
         raise InputError("the stored rows do not match the Evaluation's count")
     indices = challenge_indices(seed, rows["root"], rows["count"], k)
-    size = latest[0].size
-    proof = trail.prove_inclusion(entry, size)
-    leaf = trail.store.entries(entry, entry + 1)[0]
     return {
         "format": FORMAT,
         "logVkey": trail.config.log_vkey,
         "entry": entry,
         "leaf": base64.b64encode(leaf).decode(),
-        "tlogProof": format_tlog_proof(
-            entry, proof.hashes, trail.cosigned_note(size).to_bytes()
-        ).decode(),
+        "tlogProof": tlog_proof.decode(),
         "seed": seed,
         "k": k,
         "count": rows["count"],
@@ -64,15 +56,10 @@ def check_challenge(data: bytes, trusted_vkey: str | None = None) -> dict[str, A
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise InputError(f"not a {FORMAT} document")
     try:
-        vkey = str(doc["logVkey"])
-        if trusted_vkey is not None and vkey != trusted_vkey:
-            raise VerificationError("the response names another log key than the trusted one")
-        verifier = parse_vkey(vkey)
-        leaf = base64.b64decode(str(doc["leaf"]), validate=True)
-        proof = parse_tlog_proof(str(doc["tlogProof"]).encode())
-        if proof.index != doc["entry"]:
-            raise VerificationError("the proof is for another entry")
-        checkpoint = proof.verify(leaf, [verifier], origin=verifier.name)
+        leaf, checkpoint = open_entry(
+            str(doc["logVkey"]), str(doc["leaf"]), str(doc["tlogProof"]), doc["entry"],
+            trusted_vkey=trusted_vkey, what="response",
+        )  # fmt: skip
         st = Statement.from_json(Envelope.from_json(leaf).payload_bytes)
         if st.predicate_type != EVALUATION_PREDICATE:
             raise VerificationError("the proved entry is not an Evaluation")

@@ -19,7 +19,7 @@ import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from fairtrail.errors import NoteError, ProofError
+from fairtrail.errors import NoteError, ProofError, VerificationError
 from fairtrail.log import merkle
 from fairtrail.log.checkpoint import (
     MAX_NOTE_BYTES,
@@ -27,9 +27,10 @@ from fairtrail.log.checkpoint import (
     NoteVerifier,
     SignedNote,
     open_checkpoint,
+    parse_vkey,
 )
 
-__all__ = ["HEADER", "TlogProof", "format_tlog_proof", "parse_tlog_proof"]
+__all__ = ["HEADER", "TlogProof", "format_tlog_proof", "open_entry", "parse_tlog_proof"]
 
 HEADER = "c2sp.org/tlog-proof@v1"
 MAX_HASHES = 63
@@ -115,3 +116,27 @@ def _b64(text: str, what: str, *, any_length: bool = False) -> bytes:
     if not any_length and len(value) != 32:
         raise NoteError(f"tlog-proof {what} is not a 32-byte hash")
     return value
+
+
+def open_entry(
+    vkey: str,
+    leaf_b64: str,
+    tlog_proof: str,
+    index: int,
+    *,
+    trusted_vkey: str | None = None,
+    what: str = "document",
+) -> tuple[bytes, Checkpoint]:
+    """The offline check every carried proof needs (disclosures, decision receipts,
+    challenge responses): the log key is the pinned one if one is pinned, and the
+    entry's bytes are at `index` under a checkpoint that key signed. Returns (the entry's
+    bytes, the checkpoint). Raises VerificationError, NoteError or ProofError; a leaf that
+    is not base64 raises ValueError."""
+    if trusted_vkey is not None and vkey != trusted_vkey:
+        raise VerificationError(f"the {what} names another log key than the trusted one")
+    verifier = parse_vkey(vkey)
+    leaf = base64.b64decode(leaf_b64, validate=True)
+    proof = parse_tlog_proof(tlog_proof.encode("utf-8"))
+    if proof.index != index:
+        raise VerificationError("the proof is for another entry")
+    return leaf, proof.verify(leaf, [verifier], origin=verifier.name)
