@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from web3 import Web3
 from web3.logs import DISCARD
 
-from fairtrail.anchor.client import ChainClient
+from fairtrail.anchor.client import ChainClient, to_hex
 from fairtrail.anchor.config import ChainConfig, WitnessConfig
 from fairtrail.anchor.cosign import request_cosignature
 from fairtrail.anchor.queue import AnchorQueue, AnchorRow, log_id
@@ -391,7 +391,7 @@ def _check_one(trail: Trail, client: ChainClient, p: dict[str, Any]) -> tuple[st
     receipt = client.receipt(p["txHash"])
     if receipt is None:
         return "mismatch", f"transaction {p['txHash']} is not on chain (reorged out of block?)"
-    block_hash = "0x" + bytes(receipt["blockHash"]).hex()
+    block_hash = to_hex(receipt["blockHash"])
     if block_hash != p["blockHash"] or int(receipt["blockNumber"]) != p["blockNumber"]:
         return (
             "mismatch",
@@ -499,9 +499,9 @@ def approve_model(
         "policy": policy,
         "decision": decision_index,
         "checkpoint": {"size": body.size, "root": body.root.hex()},
-        "txHash": "0x" + bytes(receipt["transactionHash"]).hex(),
+        "txHash": to_hex(receipt["transactionHash"]),
         "blockNumber": int(receipt["blockNumber"]),
-        "blockHash": "0x" + bytes(receipt["blockHash"]).hex(),
+        "blockHash": to_hex(receipt["blockHash"]),
         "approvals": count,
         "threshold": threshold,
         "isApproved": approved,

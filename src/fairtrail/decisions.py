@@ -183,16 +183,6 @@ def _blob(value: Any) -> bytes:
     return value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
 
-def tree_levels(leaves: list[bytes]) -> list[list[bytes]]:
-    """Perfect-subtree hashes by level: level L holds the hashes of complete 2**L-leaf
-    subtrees, left to right (an unpaired last node is not carried up)."""
-    levels = [leaves]
-    while len(levels[-1]) > 1:
-        prev = levels[-1]
-        levels.append([merkle.node_hash(prev[i], prev[i + 1]) for i in range(0, len(prev) - 1, 2)])
-    return levels
-
-
 def _time(value: Any, where: str) -> str:
     text = str(value).strip()
     try:
@@ -331,7 +321,7 @@ def _batch(
         raise InputError(
             f"decision id {already[0]!r} is already recorded; nothing of this batch was"
         )
-    levels = tree_levels([merkle.leaf_hash(r[2]) for r in records])
+    levels = merkle.levels([merkle.leaf_hash(r[2]) for r in records])
     root = merkle.range_hash(0, len(records), lambda level, index: levels[level][index])
     batch = f"batch-{int(time.time())}-{root.hex()[:12]}"
     # both durable before the statement is appended (a crash leaves a pending batch

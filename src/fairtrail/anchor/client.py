@@ -41,7 +41,7 @@ from fairtrail.errors import ChainError
 if TYPE_CHECKING:
     from fairtrail.anchor._local import LocalChain
 
-__all__ = ["ChainClient", "Fees", "SignedTx"]
+__all__ = ["ChainClient", "Fees", "SignedTx", "to_hex"]
 
 GWEI = 10**9
 BUMP_NUM, BUMP_DEN = 1125, 1000  # +12.5 %
@@ -192,7 +192,7 @@ class ChainClient:
                 f"chain {self.config.name}: RPC {self.config.rpc} unreachable "
                 f"({type(exc).__name__})"
             ) from None
-        return _hex(block["hash"])
+        return to_hex(block["hash"])
 
     def finalized_number(self) -> int | None:
         """The node's `finalized` block number, or None if it has none."""
@@ -282,7 +282,7 @@ class ChainClient:
         }
         tx: Any = call.build_transaction(params)
         signed = account.sign_transaction(tx)
-        return SignedTx(_hex(signed.hash), bytes(signed.raw_transaction), nonce, fees, sender)
+        return SignedTx(to_hex(signed.hash), bytes(signed.raw_transaction), nonce, fees, sender)
 
     def check_funds(self, sender: str, needed: int) -> None:
         """One clear line when `sender` cannot pay `needed` wei."""
@@ -350,7 +350,8 @@ class ChainClient:
         return str(address)
 
 
-def _hex(value: Any) -> str:
+def to_hex(value: Any) -> str:
+    """A chain value (bytes, HexBytes or hex text) as 0x-prefixed lower-case hex."""
     if isinstance(value, bytes | bytearray):
         return "0x" + bytes(value).hex()
     text = str(value)

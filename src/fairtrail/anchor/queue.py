@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fairtrail.anchor.client import ChainClient, Fees, SignedTx
+from fairtrail.anchor.client import ChainClient, Fees, SignedTx, to_hex
 from fairtrail.anchor.config import ChainConfig
 from fairtrail.errors import ChainError
 
@@ -440,7 +440,7 @@ class AnchorQueue:
             self._event(c, row.id, f"sent {tx.tx_hash}")
 
     def _included(self, row: AnchorRow, tx_hash: str, receipt: dict[str, Any]) -> None:
-        block_hash = _hex(receipt["blockHash"])
+        block_hash = to_hex(receipt["blockHash"])
         with self._tx() as c:
             c.execute(
                 "UPDATE txs SET status = 'dropped' WHERE anchor_id = ? AND status != 'mined'",
@@ -483,10 +483,3 @@ def _signed(tx: sqlite3.Row) -> SignedTx:
         tx["tx_hash"], bytes(tx["raw"]), tx["nonce"], Fees(tx["max_fee"], tx["priority_fee"]),
         tx["sender"],
     )  # fmt: skip
-
-
-def _hex(value: Any) -> str:
-    if isinstance(value, bytes | bytearray):
-        return "0x" + bytes(value).hex()
-    text = str(value)
-    return text if text.startswith("0x") else "0x" + text

@@ -28,7 +28,7 @@ import numpy.typing as npt
 from fairtrail.errors import InputError
 from fairtrail.log import merkle
 
-__all__ = ["RowEvidence", "challenge_indices", "commit_rows", "open_rows", "tree_levels"]
+__all__ = ["RowEvidence", "challenge_indices", "commit_rows", "open_rows"]
 
 _INPUT_DOMAIN = b"fairtrail-audit-row/v1\x00"
 
@@ -39,14 +39,6 @@ class RowEvidence:
     y_pred: npt.NDArray[np.bool_]
     groups: Sequence[tuple[str, npt.NDArray[np.int64], Sequence[str]]]
     inputs: list[dict[str, Any]]  # each row's feature values (committed, never logged)
-
-
-def tree_levels(leaves: list[bytes]) -> list[list[bytes]]:
-    levels = [leaves]
-    while len(levels[-1]) > 1:
-        prev = levels[-1]
-        levels.append([merkle.node_hash(prev[i], prev[i + 1]) for i in range(0, len(prev) - 1, 2)])
-    return levels
 
 
 def _root(levels: list[list[bytes]]) -> bytes:
@@ -68,7 +60,7 @@ def commit_rows(evidence: RowEvidence, secret: bytes) -> tuple[bytes, list[bytes
         }).encode("utf-8"))  # fmt: skip
     if not records:
         raise InputError("no rows to commit")
-    return _root(tree_levels([merkle.leaf_hash(r) for r in records])), records
+    return _root(merkle.levels([merkle.leaf_hash(r) for r in records])), records
 
 
 def challenge_indices(seed: str, root_hex: str, count: int, k: int) -> list[int]:
@@ -92,7 +84,7 @@ def challenge_indices(seed: str, root_hex: str, count: int, k: int) -> list[int]
 
 
 def open_rows(records: list[bytes], indices: list[int]) -> list[dict[str, Any]]:
-    levels = tree_levels([merkle.leaf_hash(r) for r in records])
+    levels = merkle.levels([merkle.leaf_hash(r) for r in records])
     out = []
     for i in indices:
         path = merkle.inclusion_proof(i, len(records), lambda lv, ix: levels[lv][ix])

@@ -13,7 +13,7 @@ from typing import Any
 
 from web3.logs import DISCARD
 
-from fairtrail.anchor.client import ChainClient
+from fairtrail.anchor.client import ChainClient, to_hex
 from fairtrail.anchor.config import ChainConfig
 from fairtrail.errors import ChainError
 
@@ -33,7 +33,7 @@ def check_anchor(rpc: str, p: dict[str, Any], origin: str) -> tuple[str, str]:
         receipt = client.receipt(str(p["txHash"]))
         if receipt is None:
             return "mismatch", f"transaction {p['txHash']} is not on this chain"
-        block_hash = "0x" + bytes(receipt["blockHash"]).hex()
+        block_hash = to_hex(receipt["blockHash"])
         if block_hash != p["blockHash"] or client.block_hash(int(p["blockNumber"])) != block_hash:
             return "mismatch", "the transaction is not in the recorded, canonical block"
         contract = client.contract("FairtrailAnchor", str(p["contract"]))

@@ -76,6 +76,18 @@ def root(leaf_hashes: Iterable[bytes]) -> bytes:
     return compact_root(compact)
 
 
+def levels(leaf_hashes: list[bytes]) -> list[list[bytes]]:
+    """An in-memory tree by level: level L holds the hashes of the complete 2**L-leaf
+    subtrees, left to right (an unpaired last node is not carried up). `range_hash` and
+    `inclusion_proof` take `lambda level, index: tree[level][index]` as their subtree
+    source, for small trees built in one go (a batch of decisions, an audit's rows)."""
+    tree = [leaf_hashes]
+    while len(tree[-1]) > 1:
+        prev = tree[-1]
+        tree.append([node_hash(prev[i], prev[i + 1]) for i in range(0, len(prev) - 1, 2)])
+    return tree
+
+
 def compact_push(compact: list[bytes], size: int, level: int, subtree: bytes) -> None:
     """Append a perfect subtree of 2**level leaves to the compact range of a `size`-leaf tree.
 
