@@ -125,12 +125,17 @@ class ChainClient:
         except (ContractLogicError, TransactionFailed) as exc:
             raise ChainError(f"chain {self.config.name}: {what} reverted: {_reason(exc)}") from None
         except (requests.RequestException, OSError) as exc:
-            raise ChainError(
-                f"chain {self.config.name}: RPC {self.config.rpc} unreachable during {what} "
-                f"({type(exc).__name__})"
-            ) from None
+            raise self._unreachable(exc, f"during {what}") from None
         except (Web3RPCError, Web3Exception, ValueError) as exc:
             raise ChainError(f"chain {self.config.name}: {what} failed: {_short(exc)}") from None
+
+    def _unreachable(self, exc: BaseException, during: str = "") -> ChainError:
+        """The one message for an endpoint that did not answer (timeouts included)."""
+        where = f" {during}" if during else ""
+        return ChainError(
+            f"chain {self.config.name}: RPC {self.config.rpc} unreachable{where} "
+            f"({type(exc).__name__})"
+        )
 
     def check_chain_id(self) -> None:
         if self._chain_checked:
@@ -188,10 +193,7 @@ class ChainClient:
                 f"chain {self.config.name}: eth_getBlockByNumber: {_short(exc)}"
             ) from None
         except (requests.RequestException, OSError) as exc:
-            raise ChainError(
-                f"chain {self.config.name}: RPC {self.config.rpc} unreachable "
-                f"({type(exc).__name__})"
-            ) from None
+            raise self._unreachable(exc) from None
         return to_hex(block["hash"])
 
     def finalized_number(self) -> int | None:
@@ -201,10 +203,7 @@ class ChainClient:
         except (Web3RPCError, Web3Exception, ValueError):
             return None
         except (requests.RequestException, OSError) as exc:
-            raise ChainError(
-                f"chain {self.config.name}: RPC {self.config.rpc} unreachable "
-                f"({type(exc).__name__})"
-            ) from None
+            raise self._unreachable(exc) from None
 
     def receipt(self, tx_hash: str) -> dict[str, Any] | None:
         try:
@@ -212,10 +211,7 @@ class ChainClient:
         except TransactionNotFound:
             return None
         except (requests.RequestException, OSError) as exc:
-            raise ChainError(
-                f"chain {self.config.name}: RPC {self.config.rpc} unreachable "
-                f"({type(exc).__name__})"
-            ) from None
+            raise self._unreachable(exc) from None
         except (Web3RPCError, Web3Exception) as exc:
             if "not found" in str(exc).lower() or "unknown transaction" in str(exc).lower():
                 return None
@@ -298,10 +294,7 @@ class ChainClient:
         try:
             self.web3.eth.send_raw_transaction(tx.raw)
         except (requests.RequestException, OSError) as exc:
-            raise ChainError(
-                f"chain {self.config.name}: RPC {self.config.rpc} unreachable while sending "
-                f"({type(exc).__name__})"
-            ) from None
+            raise self._unreachable(exc, "while sending") from None
         except (Web3RPCError, Web3Exception, ValueError) as exc:
             text = str(exc).lower()
             if "already known" in text or "already imported" in text or "known transaction" in text:
