@@ -12,7 +12,9 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from fairtrail.crypto.canonical import MAX_JSON_BYTES
 from fairtrail.crypto.keys import SigningKey
+from fairtrail.errors import InputError
 from fairtrail.trail import Trail
 
 DEFAULT_TRAIL = ".fairtrail"
@@ -20,6 +22,30 @@ DEFAULT_TRAIL = ".fairtrail"
 #: The signer options every recording command takes (resolved by `State.signer`).
 ActorOpt = Annotated[str | None, typer.Option("--as", help="Actor whose key signs.")]
 KeyOpt = Annotated[Path | None, typer.Option(help="Sign with this PEM private key.")]
+
+
+def read_input(path: str | Path, limit: int = MAX_JSON_BYTES, what: str = "file") -> bytes:
+    """A file's bytes (or stdin's for "-"), never more than `limit`: every CLI input is
+    read here, so a huge file is refused before it is in memory."""
+    path = str(path)
+    if path == "-":
+        data = sys.stdin.buffer.read(limit + 1)
+    else:
+        p = Path(path)
+        try:
+            if p.stat().st_size > limit:
+                raise InputError(f"{path} is larger than the {limit}-byte limit")
+            with p.open("rb") as f:
+                data = f.read(limit + 1)
+        except FileNotFoundError:
+            raise InputError(f"no such file: {path}") from None
+        except IsADirectoryError:
+            raise InputError(f"{path} is a folder, not a {what}") from None
+        except OSError as exc:
+            raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    if len(data) > limit:
+        raise InputError(f"{path} is larger than the {limit}-byte limit")
+    return data
 
 
 def print_json(value: Any) -> None:

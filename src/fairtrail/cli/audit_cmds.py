@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from fairtrail.cli._context import STATE, ActorOpt, KeyOpt, print_json
+from fairtrail.cli._context import STATE, ActorOpt, KeyOpt, print_json, read_input
 from fairtrail.errors import InputError
 
 audit_app = typer.Typer(
@@ -252,10 +252,7 @@ def audit_check_challenge(
     the sample with the reported metrics. Exit 3 if anything does not verify."""
     from fairtrail.audit.challenges import check_challenge
 
-    try:
-        data = file.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read {file}: {exc.strerror}") from None
+    data = read_input(file, 64 << 20, "challenge response")
     result = check_challenge(data, trusted_key)
     if as_json:
         print_json(result)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from fairtrail.cli._context import STATE, ActorOpt, KeyOpt, print_json
+from fairtrail.cli._context import STATE, ActorOpt, KeyOpt, print_json, read_input
 
 decisions_app = typer.Typer(help="Record individual model decisions (inputs stay in the vault).")
 
@@ -87,13 +87,9 @@ def decisions_check(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Check a receipt offline (no trail needed). Exit 3 if it does not verify."""
-    from fairtrail.errors import InputError
     from fairtrail.trace import check_receipt
 
-    try:
-        data = file.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read {file}: {exc.strerror}") from None
+    data = read_input(file, 4 << 20, "receipt")
     result = check_receipt(data, trusted_key)
     if as_json:
         print_json(result)

@@ -12,11 +12,9 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from fairtrail.cli._context import STATE, ActorOpt, KeyOpt, print_json
-from fairtrail.crypto.canonical import MAX_JSON_BYTES
+from fairtrail.cli._context import STATE, ActorOpt, KeyOpt, print_json, read_input
 from fairtrail.errors import (
     ChainError,
-    InputError,
     ProofRequestError,
     VerificationError,
     WitnessError,
@@ -29,27 +27,6 @@ prove_app = typer.Typer(help="Print Merkle proofs (RFC 9162) as JSON.", no_args_
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
-
-
-def _read_input(path: str) -> bytes:
-    if path == "-":
-        data = sys.stdin.buffer.read(MAX_JSON_BYTES + 1)
-    else:
-        p = Path(path)
-        try:
-            if p.stat().st_size > MAX_JSON_BYTES:
-                raise InputError(f"{path} is larger than the {MAX_JSON_BYTES}-byte limit")
-            with p.open("rb") as f:
-                data = f.read(MAX_JSON_BYTES + 1)
-        except FileNotFoundError:
-            raise InputError(f"no such file: {path}") from None
-        except IsADirectoryError:
-            raise InputError(f"{path} is a folder, not a statement file") from None
-        except OSError as exc:
-            raise InputError(f"cannot read {path}: {exc.strerror}") from None
-    if len(data) > MAX_JSON_BYTES:
-        raise InputError(f"{path} is larger than the {MAX_JSON_BYTES}-byte limit")
-    return data
 
 
 def init(
@@ -78,7 +55,7 @@ def record(
     as_json: Annotated[bool, typer.Option("--json", help="Print the receipt as JSON.")] = False,
 ) -> None:
     """Sign a statement with your key and append it to the trail."""
-    statement = Statement.from_json(_read_input(file), what=file)
+    statement = Statement.from_json(read_input(file, what="statement file"), what=file)
     with STATE.open() as trail:
         receipt = trail.record(statement, STATE.signer(trail, actor, key))
     if as_json:

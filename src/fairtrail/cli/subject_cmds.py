@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from fairtrail.cli._context import STATE, ActorOpt, KeyOpt, print_json
+from fairtrail.cli._context import STATE, ActorOpt, KeyOpt, print_json, read_input
 from fairtrail.errors import InputError
 
 subject_app = typer.Typer(
@@ -73,10 +73,7 @@ def subject_check(
     signed checkpoint, and each revealed value matches its salted digest. Exit 3 if not."""
     from fairtrail.subjects import check_disclosure
 
-    try:
-        data = file.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read {file}: {exc.strerror}") from None
+    data = read_input(file, 4 << 20, "disclosure")
     result = check_disclosure(data, trusted_key)
     if as_json:
         print_json(result)
