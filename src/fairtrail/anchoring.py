@@ -33,7 +33,7 @@ from fairtrail.errors import (
     VerificationError,
     WitnessError,
 )
-from fairtrail.log.checkpoint import SignedNote, parse_cosigner_vkey, verify_note
+from fairtrail.log.checkpoint import Checkpoint, SignedNote, parse_cosigner_vkey, verify_note
 from fairtrail.statements.statement import Statement, Subject, predicate_type
 
 if TYPE_CHECKING:
@@ -125,41 +125,37 @@ def send_anchors(
     latest = trail.latest_checkpoint()
     if latest is None:
         raise InputError("the trail has no signed checkpoint yet; run `fairtrail checkpoint`")
-    body, _ = latest
-    outcomes = []
-    with AnchorQueue(trail.paths.anchors_db) as queue:
-        for chain in chains:
-            outcome = AnchorOutcome(chain.name)
-            try:
-                queue.enqueue(chain, body.origin, body.size, body.root)
-                with ChainClient(chain, trail.paths.root) as client:
-                    queue.drain(client)
-                    queue.wait_included(client, wait)
-                    queue.drain(client)
-            except ChainError as exc:
-                queue.note_failure(chain.name, str(exc))
-                outcome.error = str(exc)
-            outcome.rows = queue.rows(chain.name)
-            outcomes.append(outcome)
-    return outcomes
+    return _drain_chains(trail, chains, wait, latest[0])
 
 
 def refresh_anchors(
     trail: Trail, chains: list[ChainConfig], *, wait: float = 5.0
 ) -> list[AnchorOutcome]:
-    """Drain each chain's queue without queueing anything new (status, reorgs, finality)."""
+    """Drain each chain's queue without queueing anything new (status, reorgs, finality).
+    A chain whose anchors are all final is not asked."""
+    return _drain_chains(trail, chains, wait, None)
+
+
+def _drain_chains(
+    trail: Trail, chains: list[ChainConfig], wait: float, checkpoint: Checkpoint | None
+) -> list[AnchorOutcome]:
     outcomes = []
     with AnchorQueue(trail.paths.anchors_db) as queue:
         for chain in chains:
             outcome = AnchorOutcome(chain.name)
-            if any(r.state != "final" for r in queue.rows(chain.name)):
-                try:
+            try:
+                if checkpoint is not None:
+                    queue.enqueue(chain, checkpoint.origin, checkpoint.size, checkpoint.root)
+                if checkpoint is not None or any(
+                    r.state != "final" for r in queue.rows(chain.name)
+                ):
                     with ChainClient(chain, trail.paths.root) as client:
                         queue.drain(client)
-                        queue.wait_included(client, wait)  # a resend may land at once
+                        queue.wait_included(client, wait)  # a send may land at once
                         queue.drain(client)
-                except ChainError as exc:
-                    outcome.error = str(exc)
+            except ChainError as exc:
+                queue.note_failure(chain.name, str(exc))
+                outcome.error = str(exc)
             outcome.rows = queue.rows(chain.name)
             outcomes.append(outcome)
     return outcomes
