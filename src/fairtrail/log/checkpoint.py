@@ -287,7 +287,7 @@ def format_vkey(name: str, public_key: VerifyingKey, sig_type: int = SIG_ED25519
     return f"{name}+{key_id}+{material}"
 
 
-def _split_vkey(vkey: str, sig_type: int, what: str) -> tuple[str, str, VerifyingKey]:
+def _split_vkey(vkey: str, sig_type: int, what: str) -> tuple[str, VerifyingKey]:
     parts = vkey.strip().split("+", 2)  # names and hex IDs hold no "+", base64 may
     if len(parts) != 3:
         raise NoteError("verifier key must look like name+keyid+base64key")
@@ -296,30 +296,19 @@ def _split_vkey(vkey: str, sig_type: int, what: str) -> tuple[str, str, Verifyin
     material = _b64(material_b64, "verifier key")
     if len(material) != 33 or material[0] != sig_type:
         raise NoteError(f"verifier key is not {what}")
-    return name, key_id_hex, VerifyingKey(material[1:])
+    key_id = note_key_id(name, sig_type, material[1:]).hex()
+    if key_id != key_id_hex.lower():
+        raise NoteError(
+            "verifier key ID does not match its key", expected=key_id, actual=key_id_hex
+        )
+    return name, VerifyingKey(material[1:])
 
 
 def parse_vkey(vkey: str) -> Ed25519NoteVerifier:
     """Parse an Ed25519 (type 0x01) verifier key; check its embedded key ID."""
-    name, key_id_hex, key = _split_vkey(vkey, SIG_ED25519, "an Ed25519 note key")
-    verifier = Ed25519NoteVerifier(name, key)
-    if verifier.key_id.hex() != key_id_hex.lower():
-        raise NoteError(
-            "verifier key ID does not match its key",
-            expected=verifier.key_id.hex(),
-            actual=key_id_hex,
-        )
-    return verifier
+    return Ed25519NoteVerifier(*_split_vkey(vkey, SIG_ED25519, "an Ed25519 note key"))
 
 
 def parse_cosigner_vkey(vkey: str) -> CosignatureVerifier:
     """Parse a witness's Ed25519 cosignature verifier key (type 0x04); check its key ID."""
-    name, key_id_hex, key = _split_vkey(vkey, SIG_COSIGNATURE_V1, "an Ed25519 cosigner key")
-    verifier = CosignatureVerifier(name, key)
-    if verifier.key_id.hex() != key_id_hex.lower():
-        raise NoteError(
-            "verifier key ID does not match its key",
-            expected=verifier.key_id.hex(),
-            actual=key_id_hex,
-        )
-    return verifier
+    return CosignatureVerifier(*_split_vkey(vkey, SIG_COSIGNATURE_V1, "an Ed25519 cosigner key"))
