@@ -28,6 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fairtrail._sqlite import connect_durable
 from fairtrail.crypto.canonical import parse_json
 from fairtrail.errors import InputError, IntegrityError
 from fairtrail.log import merkle
@@ -82,9 +83,7 @@ class BatchResult:
 
 class DecisionStore:
     def __init__(self, path: Path) -> None:
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = connect_durable(path)
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:

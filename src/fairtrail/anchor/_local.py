@@ -27,6 +27,7 @@ from eth_tester.backends.pyevm.main import (
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
+from fairtrail._sqlite import connect_durable
 from fairtrail.errors import ChainError
 
 __all__ = ["LocalChain"]
@@ -36,20 +37,19 @@ class _SqliteKV(BaseDB):
     """py-evm's key/value interface over one SQLite table; writes wait for `commit()`."""
 
     def __init__(self, path: Path, timeout: float = 30.0) -> None:
-        self._conn = sqlite3.connect(path, isolation_level=None, timeout=timeout)
+        conn = None
         try:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.execute(
-                "CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL)"
-            )
-            self._conn.execute("BEGIN IMMEDIATE")
+            conn = connect_durable(path, timeout=timeout)
+            conn.execute("CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL)")
+            conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            self._conn.close()
+            if conn is not None:
+                conn.close()
             raise ChainError(
                 f"the local chain {path} is in use by another fairtrail process "
                 f"({exc}); retry when it has finished"
             ) from None
+        self._conn = conn
 
     def __getitem__(self, key: bytes) -> bytes:
         row = self._conn.execute("SELECT v FROM kv WHERE k = ?", (key,)).fetchone()

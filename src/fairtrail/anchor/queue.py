@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fairtrail._sqlite import connect_durable
 from fairtrail.anchor.client import ChainClient, Fees, SignedTx, to_hex
 from fairtrail.anchor.config import ChainConfig
 from fairtrail.errors import ChainError
@@ -110,10 +111,8 @@ class AnchorRow:
 class AnchorQueue:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+        self._conn = connect_durable(path)
         self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._conn.executescript(_SCHEMA)
 

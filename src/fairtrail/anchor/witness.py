@@ -19,7 +19,6 @@ and `state.db`.
 from __future__ import annotations
 
 import base64
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from fairtrail._sqlite import connect_durable
 from fairtrail.crypto._files import write_atomic
 from fairtrail.crypto.keys import SigningKey
 from fairtrail.errors import ConfigError, NoteError, ProofError
@@ -100,11 +100,7 @@ class Witness:
             origin: [parse_vkey(v) for v in vkeys] for origin, vkeys in self.settings.logs.items()
         }
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            folder / "state.db", isolation_level=None, timeout=30.0, check_same_thread=False
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = connect_durable(folder / "state.db", check_same_thread=False)
         self._db.executescript(
             "CREATE TABLE IF NOT EXISTS logs (origin TEXT PRIMARY KEY, size INTEGER NOT NULL, "
             "root BLOB NOT NULL, updated REAL NOT NULL);"

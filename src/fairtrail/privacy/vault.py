@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import os
 import secrets
-import sqlite3
 import time
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from fairtrail._sqlite import connect_durable
 from fairtrail.errors import InputError, IntegrityError
 
 __all__ = ["MAX_VALUE_BYTES", "Vault"]
@@ -43,9 +43,7 @@ class Vault:
         if not path.exists():
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             os.close(fd)
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = connect_durable(path)
         self._db.execute("PRAGMA secure_delete=ON")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
