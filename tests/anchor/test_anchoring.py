@@ -277,3 +277,15 @@ def test_a_restored_older_log_refuses_to_sign(tmp_path: Path) -> None:
     r = ft(path, "checkpoint")
     assert_user_error(r, 3, "the log was rolled back")
     assert "chain local has seen checkpoint size" in r.stderr
+
+
+def test_a_refused_chain_add_leaves_no_key_behind(tmp_path: Path) -> None:
+    path = tmp_path / "trail"
+    assert ft(path, "init").returncode == 0
+    for _ in range(2):  # the retry gets the same clear error, not "key already exists"
+        assert_user_error(
+            ft(path, "chain", "add", "x", "--rpc", "ftp://a", "--chain-id", "1"), 2, "rpc must be"
+        )
+    assert not (path / "keys" / "chain-x.eth").exists()
+    assert_user_error(ft(path, "chain", "add", "y", "--rpc", "http://127.0.0.1:9"), 2, "--chain-id")
+    assert not (path / "keys" / "chain-y.eth").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -62,51 +63,86 @@ def chain_add(
 ) -> None:
     """Configure a chain. With --rpc local, a development chain lives in the trail folder
     and the new submitter key is funded from its dev accounts."""
-    from fairtrail.anchor.client import ChainClient
-    from fairtrail.anchor.config import LOCAL_RPC, ChainConfig
     from fairtrail.anchor.wallet import create_wallet, load_wallet
 
     with STATE.open() as trail:
         if any(c.name == name for c in trail.config.chains):
             raise ConfigError(f"a chain named {name!r} is already configured")
+        created = None
         if key is None:
-            key_path = trail.paths.eth_key(f"chain-{name}")
+            key_path = created = trail.paths.eth_key(f"chain-{name}")
             account = create_wallet(key_path)
         else:
             key_path = key.resolve()
             account = load_wallet(key_path)
         try:
-            rel = key_path.relative_to(trail.paths.root.resolve())
-        except ValueError:
-            rel = key_path
-        if rpc == LOCAL_RPC:
-            from fairtrail.anchor._local import LocalChain
-
-            local = LocalChain(trail.paths.chains / f"{name}.db")
-            try:
-                chain_id = chain_id or int(local.web3.eth.chain_id)
-                _fund_from_dev(local, account.address)
-            finally:
-                local.close()
-            if confirmations == 2:
-                confirmations = 1  # one block: the in-process chain has no reorgs
-        if chain_id is None:
-            raise InputError("--chain-id is required for a remote chain (EIP-155)")
-        try:
-            config = ChainConfig(
-                name=name, rpc=rpc, chain_id=chain_id, key=str(rel),
-                anchor_contract=anchor_contract, registry_contract=registry_contract,
-                confirmations=confirmations, use_finalized_tag=finalized_tag,
-                max_fee_gwei=max_fee_gwei, bump_after_seconds=bump_after,
-                require_approval=require_approval,
+            chain_id = _configure_chain(
+                trail, name, rpc, chain_id, key_path, account.address,
+                ChainOptions(anchor_contract, registry_contract, confirmations, finalized_tag,
+                             max_fee_gwei, bump_after, require_approval),
             )  # fmt: skip
-        except ValueError as exc:
-            raise InputError(f"chain {name}: {str(exc).splitlines()[-2].strip()}") from None
-        if rpc != LOCAL_RPC:
-            with ChainClient.connect(config, trail.paths.root):
-                pass  # the RPC answers with the configured chain id
-        trail.set_chain(config)
+        except BaseException:
+            if created is not None:  # a refused chain leaves no key behind to block a retry
+                created.unlink(missing_ok=True)
+            raise
     STATE.out.print(f"chain {name}: chain id {chain_id}, submitter {account.address}")
+
+
+@dataclass(frozen=True)
+class ChainOptions:
+    anchor_contract: str | None
+    registry_contract: str | None
+    confirmations: int
+    finalized_tag: bool
+    max_fee_gwei: float
+    bump_after: float
+    require_approval: bool
+
+
+def _configure_chain(
+    trail: Any, name: str, rpc: str, chain_id: int | None, key_path: Path, address: str,
+    o: ChainOptions,
+) -> int:  # fmt: skip
+    """Check and save the chain's configuration; return its chain id."""
+    from pydantic import ValidationError
+
+    from fairtrail._validation import first_error
+    from fairtrail.anchor.client import ChainClient
+    from fairtrail.anchor.config import LOCAL_RPC, ChainConfig
+
+    try:
+        rel = key_path.relative_to(trail.paths.root.resolve())
+    except ValueError:
+        rel = key_path
+    confirmations = o.confirmations
+    if rpc == LOCAL_RPC:
+        from fairtrail.anchor._local import LocalChain
+
+        local = LocalChain(trail.paths.chains / f"{name}.db")
+        try:
+            chain_id = chain_id or int(local.web3.eth.chain_id)
+            _fund_from_dev(local, address)
+        finally:
+            local.close()
+        if confirmations == 2:
+            confirmations = 1  # one block: the in-process chain has no reorgs
+    if chain_id is None:
+        raise InputError("--chain-id is required for a remote chain (EIP-155)")
+    try:
+        config = ChainConfig(
+            name=name, rpc=rpc, chain_id=chain_id, key=str(rel),
+            anchor_contract=o.anchor_contract, registry_contract=o.registry_contract,
+            confirmations=confirmations, use_finalized_tag=o.finalized_tag,
+            max_fee_gwei=o.max_fee_gwei, bump_after_seconds=o.bump_after,
+            require_approval=o.require_approval,
+        )  # fmt: skip
+    except ValidationError as exc:
+        raise InputError(f"chain {name}: {first_error(exc, 'chain')}") from None
+    if rpc != LOCAL_RPC:
+        with ChainClient.connect(config, trail.paths.root):
+            pass  # the RPC answers with the configured chain id
+    trail.set_chain(config)
+    return chain_id
 
 
 def _fund_from_dev(local: Any, address: str) -> None:
