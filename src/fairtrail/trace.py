@@ -52,7 +52,7 @@ def trace(trail: Trail, decision_id: str) -> dict[str, Any]:
         found = store.find(decision_id)
     if found is None:
         raise InputError(f"no recorded decision {decision_id!r}")
-    record, raw, entry, path, pos = found
+    record, raw, entry, path, pos = found.record, found.raw, found.entry, found.path, found.position
     _, batch = trail.statement(entry)
     if batch.predicate_type != BATCH_PREDICATE:
         raise IntegrityError(f"entry {entry} is not a DecisionBatch statement")
@@ -130,7 +130,7 @@ def decision_receipt(trail: Trail, decision_id: str) -> dict[str, Any]:
         found = store.find(decision_id)
     if found is None:
         raise InputError(f"no recorded decision {decision_id!r}")
-    _, raw, entry, path, pos = found
+    raw, entry, path, pos = found.raw, found.entry, found.path, found.position
     leaf, tlog_proof = trail.entry_proof(entry, "the decision's batch")
     return {
         "format": "fairtrail-decision-receipt/v1",
@@ -249,19 +249,13 @@ def subject_copy(trail: Trail, decision_id: str) -> dict[str, Any]:
     from fairtrail.privacy.vault import Vault
 
     receipt = decision_receipt(trail, decision_id)
-    record = json.loads(receipt["record"])
+    with DecisionStore(trail.paths.root / "decisions.db") as store:
+        found = store.find(decision_id)
+    assert found is not None  # the receipt was just made from it
     with Vault(trail.paths.secrets / "vault.db") as vault:
-        subject = _subject_of(vault, decision_id)
-        sealed = vault.get(subject, f"decision-input:{decision_id}")
+        _, sealed = vault.open_sealed(found.batch, found.position, f"decision-input:{decision_id}")
     return receipt | {"salt": sealed[:16].hex(), "input": sealed[16:].decode("utf-8"),
-                      "decision": record["id"]}  # fmt: skip
-
-
-def _subject_of(vault: Any, decision_id: str) -> str:
-    subject = vault.subject_of(f"decision-input:{decision_id}")
-    if subject is None:
-        raise InputError("the vault holds no input for this decision (erased?)")
-    return str(subject)
+                      "decision": found.record["id"]}  # fmt: skip
 
 
 def check_receipt(data: bytes, trusted_vkey: str | None = None) -> dict[str, Any]:

@@ -53,7 +53,7 @@ def test_each_decision_is_provable_and_its_input_committed(trail: Trail, tmp_pat
     with DecisionStore(trail.paths.root / "decisions.db") as store:
         found = store.find("d457")
     assert found is not None
-    record, raw, entry, path, pos = found
+    record, raw, entry, path, pos = found.record, found.raw, found.entry, found.path, found.position
     assert record["output"] == "approve" and record["id"] == "d457"
     _, st = trail.statement(entry)
     assert st.predicate_type == BATCH_PREDICATE and st.predicate["count"] == 300
@@ -63,7 +63,8 @@ def test_each_decision_is_provable_and_its_input_committed(trail: Trail, tmp_pat
     trail.prove_inclusion(entry).verify()
     # the input is committed, not stored: only the vault can open it
     with Vault(trail.paths.secrets / "vault.db") as vault:
-        sealed = vault.get("cust-2", "decision-input:d457")
+        subject, sealed = vault.open_sealed(found.batch, pos, "decision-input:d457")
+    assert subject == "cust-2"
     salt, data = sealed[:16], sealed[16:]
     assert json.loads(data) == {"income": 457000, "postcode": "SW457"}
     assert record["input"] == {"sha256": commit_input(salt, data)}
@@ -137,3 +138,92 @@ def test_cli_csv_and_jsonl(tmp_path: Path) -> None:
     assert_user_error(ft(path, "decisions", "record", str(tmp_path / "d.txt")), 2, "cannot read")
     rows = list(read_decisions(csv_file))
     assert rows[0]["input"] == {"income": "52000"} and rows[0]["subject"] == "c1"
+
+
+def _batches(trail: Trail) -> list[int]:
+    return [
+        i for i in range(trail.log.size) if trail.statement(i)[1].predicate_type == BATCH_PREDICATE
+    ]
+
+
+def test_a_bad_later_batch_keeps_the_batches_before_it(trail: Trail, tmp_path: Path) -> None:
+    model = tmp_path / "m.safetensors"
+    admin = trail.actor_key("admin")
+    rows = _rows(model, 700)
+    rows[650] = rows[650] | {"time": "yesterday"}
+    # three batches, sealed by the helper process while the next is built; the third
+    # is refused while the second is still being sealed
+    with pytest.raises(InputError, match="not ISO 8601"):
+        record_decisions(trail, rows, admin, batch_size=300)
+    assert len(_batches(trail)) == 2
+    with DecisionStore(trail.paths.root / "decisions.db") as store:
+        assert store.pending() == []
+        assert store.find("d599") is not None and store.find("d600") is None
+    rows[650] = _rows(model, 1, 650)[0]
+    (result,) = record_decisions(trail, rows[600:], admin, batch_size=300)
+    assert result.count == 100
+    trail.close()
+
+
+def test_a_sealer_that_dies_leaves_nothing_half_recorded(
+    trail: Trail, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from fairtrail.errors import IntegrityError
+    from fairtrail.privacy._sealer import Sealer
+
+    model = tmp_path / "m.safetensors"
+    admin = trail.actor_key("admin")
+    submit = Sealer.submit
+
+    def submit_then_die(self: Sealer, batch: str, items: list) -> None:
+        submit(self, batch, items)
+        self._proc.kill()
+
+    monkeypatch.setattr(Sealer, "submit", submit_then_die)
+    with pytest.raises(IntegrityError, match="sealing process stopped"):
+        record_decisions(trail, _rows(model, 600), admin, batch_size=300)
+    monkeypatch.undo()
+    assert _batches(trail) == []
+    with DecisionStore(trail.paths.root / "decisions.db") as store:
+        assert store.pending() == [] and store.find("d0") is None
+    vault = sqlite3.connect(trail.paths.secrets / "vault.db")
+    assert vault.execute("SELECT count(*) FROM sealed_batches").fetchone() == (0,)
+    assert vault.execute("SELECT count(*) FROM holdings").fetchone() == (0,)
+    vault.close()
+    assert [r.count for r in record_decisions(trail, _rows(model, 600), admin, batch_size=300)] == [
+        300,
+        300,
+    ]
+    trail.close()
+
+
+def test_erasing_a_subject_blanks_its_inputs_and_keeps_every_proof(
+    trail: Trail, tmp_path: Path
+) -> None:
+    from fairtrail.subjects import erase_subject
+    from fairtrail.trace import check_receipt, decision_receipt, subject_copy
+
+    model = tmp_path / "m.safetensors"
+    admin = trail.actor_key("admin")
+    record_decisions(trail, _rows(model, 600), admin, batch_size=300)
+    trail.checkpoint()
+    receipt = json.dumps(decision_receipt(trail, "d2")).encode()
+    assert json.loads(subject_copy(trail, "d2")["input"])["postcode"] == "SW2"
+    with Vault(trail.paths.secrets / "vault.db") as vault:
+        key = vault._key("cust-2")
+    erase_subject(trail, "cust-2", admin)
+    trail.checkpoint()
+    # cust-2 (every 7th decision) can no longer be opened; its neighbours in the same
+    # packed chunk still can, and every proof still checks
+    with pytest.raises(InputError, match="erased"):
+        subject_copy(trail, "d2")
+    with pytest.raises(InputError, match="erased"):
+        subject_copy(trail, "d303")
+    assert json.loads(subject_copy(trail, "d3")["input"])["postcode"] == "SW3"
+    assert check_receipt(receipt, trail.config.log_vkey)["record"]["id"] == "d2"
+    trail.verify()
+    on_disk = b"".join(p.read_bytes() for p in trail.paths.root.rglob("*") if p.is_file())
+    assert key not in on_disk
+    trail.close()

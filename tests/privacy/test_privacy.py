@@ -12,7 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fairtrail import Role, Trail
+from fairtrail.decisions import record_decisions
 from fairtrail.errors import InputError, SignatureError, VerificationError
+from fairtrail.lifecycle.models import record_model
 from fairtrail.privacy.vault import Vault
 from fairtrail.subjects import check_disclosure, disclose, erase_subject, record_personal
 from tests.cli.test_cli import assert_user_error, ft
@@ -56,6 +58,19 @@ def test_no_personal_value_reaches_the_log_checkpoints_or_the_chain(
             with Vault(trail.paths.secrets / "vault.db") as vault:
                 rid = trail.statement(trail.log.size - 1)[1].predicate["record"]
                 issued.append(vault.get(subject, rid).decode())
+        # and as the inputs of decisions about them (subject ids included)
+        model = root.parent / "m.safetensors"
+        header = json.dumps({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})
+        model.write_bytes(len(header).to_bytes(8, "little") + header.encode() + bytes(4))
+        record_model(trail, model, admin)
+        decisions = [
+            {"id": f"dec-{i}", "model": str(model), "output": "deny",
+             "time": "2026-11-25T10:00:00Z",
+             "subject": email if email.isprintable() else f"person-{i}",
+             "input": {"name": name, "email": email}}
+            for i, (name, email) in enumerate(people)
+        ]  # fmt: skip
+        record_decisions(trail, decisions, admin)
         trail.checkpoint()
     assert ft(root, "anchor").returncode == 0  # checkpoint calldata on the in-process chain
     # everything fairtrail wrote outside the vault: log, index, checkpoints, anchors, chain

@@ -91,20 +91,26 @@ def test_redress_report_and_receipts(deployed: Any, tmp_path: Path) -> None:
     assert "31000" not in json.dumps(receipt)
 
 
-def test_tampered_decisions_db_is_caught(deployed: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        ("'\"deny\"', '\"okay\"'", "not in its signed batch"),  # same length: parses
+        ("'\"deny\"', '\"approve\"'", "damaged"),  # breaks the chunk's framing
+    ],
+)
+def test_tampered_decisions_db_is_caught(
+    deployed: Any, tmp_path: Path, edit: str, words: str
+) -> None:
     import shutil
     import sqlite3
 
     path = tmp_path / "trail"
     shutil.copytree(deployed.path, path)
     db = sqlite3.connect(path / "decisions.db")
-    db.execute("UPDATE decisions SET record = replace(record, 'deny', 'approve')")
+    db.execute(f"UPDATE chunks SET records = CAST(replace(records, {edit}) AS BLOB)")
     db.commit()
     db.close()
-    with (
-        Trail.open(path, writable=False) as trail,
-        pytest.raises(IntegrityError, match="not in its signed batch"),
-    ):
+    with Trail.open(path, writable=False) as trail, pytest.raises(IntegrityError, match=words):
         trace(trail, "loan-1")
 
 
