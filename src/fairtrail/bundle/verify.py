@@ -275,10 +275,12 @@ def _entries(report: BundleReport, bundle: BundleV1, checkpoint: Checkpoint) -> 
     parsed: list[tuple[int, bytes, Envelope, Statement]] = []
     candidates: list[VerifyingKey] = [root_key]
     # Signatures are the bulk of the work, and cryptography releases the GIL while it
-    # verifies: a thread pool checks each chunk of envelopes while this thread parses
-    # and proves the next. An envelope is checked against every key registered by an
-    # actor statement *before* it (in index order); which of those keys counted at its
-    # index is decided by the keyring replay after.
+    # verifies: a thread pool checks chunks of envelopes on every core. (They overlap
+    # this thread's parsing less than one would hope: a pool thread back from a check
+    # waits for the GIL this thread holds; see docs/benchmarks.md.) An envelope is
+    # checked against every key registered by an actor statement *before* it (in index
+    # order); which of those keys counted at its index is decided by the keyring replay
+    # after.
     pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1))
     futures: list[Future[list[list[VerifyingKey]]]] = []
     chunk: list[Envelope] = []
