@@ -36,6 +36,7 @@ __all__ = [
     "audit_arrays",
     "confusion_by_group",
     "rates",
+    "report_from_counts",
 ]
 
 #: Per-group rates, in the order reports show them.
@@ -122,19 +123,37 @@ def audit_arrays(
         raise InputError("no rows to audit")
     if not sensitive:
         raise InputError("name at least one sensitive column")
-    overall_counts = Confusion(*_totals(y_true, y_pred))
-    overall, undefined = rates(overall_counts)
-    report: dict[str, Any] = {
-        "rows": len(y_true),
-        "overall": {"count": overall_counts.count, **overall, "undefined": undefined},
-        "by_group": {},
-        "min_group_size": min_group_size,
-    }
     columns = list(sensitive)
     if len(sensitive) > 1:
         columns.append(_intersect(sensitive))
-    for name, codes, labels in columns:
-        counts = confusion_by_group(y_true, y_pred, codes, len(labels))
+    return report_from_counts(
+        Confusion(*_totals(y_true, y_pred)),
+        [
+            (name, confusion_by_group(y_true, y_pred, codes, len(labels)), labels)
+            for name, codes, labels in columns
+        ],
+        min_group_size=min_group_size,
+    )
+
+
+def report_from_counts(
+    total: Confusion,
+    columns: Sequence[tuple[str, npt.NDArray[np.int64], Sequence[str]]],
+    *,
+    min_group_size: int = 30,
+) -> dict[str, Any]:
+    """The audit report from confusion counts alone: `columns` holds, per sensitive
+    column (the intersection last, when there is one), a (groups, 4) count array and the
+    group names. Monitoring windows add counts up as rows arrive and report with this,
+    so their numbers are the audit's by construction."""
+    overall, undefined = rates(total)
+    report: dict[str, Any] = {
+        "rows": total.count,
+        "overall": {"count": total.count, **overall, "undefined": undefined},
+        "by_group": {},
+        "min_group_size": min_group_size,
+    }
+    for name, counts, labels in columns:
         report["by_group"][name] = _groups(counts, labels, min_group_size)
     joint = columns[-1][0]
     report["disparities_over"] = joint

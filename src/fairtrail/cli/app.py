@@ -24,6 +24,7 @@ from fairtrail.cli.decision_cmds import decisions_app
 from fairtrail.cli.keys import keys_app
 from fairtrail.cli.lifecycle_cmds import import_app, lineage_cmd, model_app, run_app
 from fairtrail.cli.log_cmds import register_log_commands
+from fairtrail.cli.monitor_cmds import monitor_app
 from fairtrail.cli.policy_cmds import deploy, policy_app, review, status
 from fairtrail.cli.subject_cmds import erase, subject_app
 from fairtrail.cli.trace_cmds import trace_cmd
@@ -65,6 +66,7 @@ app.command("lineage")(lineage_cmd)
 app.add_typer(import_app, name="import")
 app.add_typer(audit_app, name="audit")
 app.add_typer(policy_app, name="policy")
+app.add_typer(monitor_app, name="monitor")
 app.command("review")(review)
 app.command("deploy")(deploy)
 app.command("status")(status)

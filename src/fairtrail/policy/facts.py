@@ -15,7 +15,7 @@ Facts (see docs/formats.md for every field):
               source, sensitive columns covered
   training    the run: recorded, state, code commit, seeds, parameters, environment
   reviews     each actor's latest review of this model: approvers and rejecters by role
-  monitoring  open alerts about this model
+  monitoring  open alerts about this model, and the latest monitoring window's numbers
   log         size and checkpoint age (record-keeping)
 """
 
@@ -26,19 +26,18 @@ from typing import TYPE_CHECKING, Any
 
 from fairtrail.audit.evaluations import latest_evaluation
 from fairtrail.audit.fairness import DISPARITIES, RATES
+from fairtrail.audit.monitoring import ALERT_PREDICATE, WINDOW_PREDICATE, window_facts
 from fairtrail.lifecycle.datasets import dataset_at, datasets_with_digest
 from fairtrail.lifecycle.runs import RUN_PREDICATE
 from fairtrail.policy.reviews import REVIEW_ROLES, reviews_of
 from fairtrail.statements.actors import Role
-from fairtrail.statements.statement import predicate_type
 
 if TYPE_CHECKING:
     from fairtrail.lifecycle.models import ModelRecord
     from fairtrail.trail import Trail
 
-__all__ = ["ALERT_PREDICATE", "SKELETON", "gather_facts"]
+__all__ = ["ALERT_PREDICATE", "SKELETON", "gather_facts", "monitoring_facts"]
 
-ALERT_PREDICATE = predicate_type("alert")
 _RATE_FACTS = RATES
 _NO_VALUE = -1.0
 
@@ -70,7 +69,18 @@ SKELETON: dict[str, Any] = {
         "rejected": {r.value: ["a"] for r in REVIEW_ROLES},
         "approvals": 1, "rejections": 0, "latest_age_days": 0.0,
     },
-    "monitoring": {"open_alerts": 0},
+    "monitoring": {
+        "open_alerts": 0, "windows": 1,
+        "latest": {
+            "exists": True, "seq": 1, "kind": "predictions", "rows": 1, "valid": 1,
+            "rejected": 0, "rejected_share": 0.0, "labelled": 1, "psi_max": 0.0,
+            "p_value_min": 1.0, "drifted": ["f"], "prediction_rate": 0.5,
+            "prediction_rate_change": 0.0, "prediction_psi": 0.0,
+            "overall": dict.fromkeys(_RATE_FACTS, 0.5),
+            "disparities": dict.fromkeys(DISPARITIES, 0.5), "groups_compared": 2,
+            "small_groups": ["s=a"], "windows": 1,
+        },
+    },
     "log": {"size": 1, "checkpointed": True, "checkpoint_size": 1},
     "params": {},
 }  # fmt: skip
@@ -98,7 +108,7 @@ def gather_facts(trail: Trail, model: ModelRecord, now: datetime | None = None) 
         "datasets": datasets,
         "training": _training(run_index, run),
         "reviews": _reviews(trail, model, now),
-        "monitoring": {"open_alerts": _open_alerts(trail, model)},
+        "monitoring": monitoring_facts(trail, model),
         "log": {
             "size": trail.log.size,
             "checkpointed": latest is not None and latest[0].size > model.index,
@@ -245,6 +255,20 @@ def _reviews(trail: Trail, model: ModelRecord, now: datetime) -> dict[str, Any]:
         "approvals": len({a for names in approved.values() for a in names}),
         "rejections": len({a for names in rejected.values() for a in names}),
         "latest_age_days": latest_age,
+    }
+
+
+def monitoring_facts(trail: Trail, model: ModelRecord) -> dict[str, Any]:
+    """Open alerts, how many windows, and the latest window's numbers."""
+    windows = trail.indices_about(model.digest, WINDOW_PREDICATE)
+    latest = None
+    if windows:
+        _, st = trail.statement(windows[-1])
+        latest = st.predicate
+    return {
+        "open_alerts": _open_alerts(trail, model),
+        "windows": len(windows),
+        "latest": window_facts(latest, len(windows)),
     }
 
 
