@@ -23,7 +23,7 @@ def rule(expr: str, rid: str = "r", severity: str = "error") -> dict[str, Any]:
 
 
 def test_packs_load_and_every_rule_cites() -> None:
-    assert packs() == ["eu-ai-act-high-risk", "nist-ai-rmf-measure"]
+    assert packs() == ["eu-ai-act-high-risk", "nist-ai-rmf-measure", "production-monitoring"]
     eu = load_policy(pack_path("eu-ai-act-high-risk")).doc
     cited = " ".join(r.cite or "" for r in eu.rules)
     for article in ("Art. 10", "Art. 12", "Art. 14", "Art. 15", "Annex IV"):
@@ -31,6 +31,8 @@ def test_packs_load_and_every_rule_cites() -> None:
     nist = load_policy(pack_path("nist-ai-rmf-measure")).doc
     assert all(r.cite and r.cite.startswith("NIST AI RMF MEASURE") for r in nist.rules)
     assert all(r.cite for r in eu.rules)
+    monitoring = load_policy(pack_path("production-monitoring")).doc
+    assert all(r.cite and "monitoring.latest" in r.expr for r in monitoring.rules)
 
 
 @pytest.mark.parametrize(
