@@ -143,7 +143,34 @@ echo "The applicant asks for erasure; the record still proves what was decided:"
 "$ft" erase applicant-42
 (cd "$work" && env -u FAIRTRAIL_TRAIL "$ft" decisions check loan-42.mine.json)
 
-step "11. A later audit by age group finds a disparity: the policy fails and deploy is refused"
+step "11. Production monitoring: good female applicants start being refused; the windows re-audit by themselves"
+"$ft" policy add --pack production-monitoring
+"$ft" monitor setup credit-model --reference "$here/data/german-credit/german_credit.csv" \
+  --prediction-column predicted --label-column credit --positive-label good --sensitive sex \
+  --window-rows 500
+mkdir -p "$work/inbox"
+"$py" - "$here/data/german-credit/german_credit.csv" "$work/inbox" <<'PY'
+# a replay of production: 4 files of 500 scored applicants with their outcomes; from the
+# third file on, 70% of the good female applicants are refused
+import csv, random, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+rnd = random.Random(7)
+for part in range(4):
+    with open(f"{sys.argv[2]}/predictions-{part}.csv", "w", newline="") as out:
+        w = csv.DictWriter(out, fieldnames=["id", *rows[0], "predicted"])
+        w.writeheader()
+        for i in range(500):
+            r = dict(rnd.choice(rows))
+            good = r["credit"] == "good"
+            pred = r["credit"] if rnd.random() < 0.9 else ("bad" if good else "good")
+            if part >= 2 and r["sex"] == "female" and good and rnd.random() < 0.7:
+                pred = "bad"
+            w.writerow({"id": f"p{part}-{i}", **r, "predicted": pred})
+PY
+"$ft" monitor watch "$work/inbox" --model credit-model --once
+"$ft" monitor status credit-model --chart "$work/monitoring.html" | tail -n 9
+
+step "12. A later audit by age group finds a disparity: the policy fails and deploy is refused"
 "$ft" audit --data "$here/data/german-credit/german_credit.csv" --label credit \
   --positive-label good --sensitive age_group --model "$work/artifacts/credit-model.skops" \
   --seed 20261125 --as ada | tail -n 4
@@ -156,7 +183,7 @@ echo "deploy exit code: $rc (4 = refused by the policy gate; nothing recorded)"
 test "$rc" -eq 4
 "$ft" status credit-model
 
-step "12. Verify everything: leaves, hashes, checkpoints, signatures, 2 witnesses, anchors on chain"
+step "13. Verify everything: leaves, hashes, checkpoints, signatures, 2 witnesses, anchors on chain"
 "$ft" checkpoint "${witnesses[@]}" > /dev/null  # covers the Anchor statement and the later audit
 "$ft" verify --witnesses 2 --anchors
 echo "An evidence bundle for the regulator, checked with the log key pinned and no trail at hand:"
@@ -166,7 +193,7 @@ w1=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["witnesses"][
 (cd "$work" && env -u FAIRTRAIL_TRAIL "$ft" verify-bundle credit.bundle.json --trusted-key "$vkey" \
   --trusted-key "$w1" --require-witnesses 1)
 
-step "13. A statement signed by a stranger is refused, and nothing is written"
+step "14. A statement signed by a stranger is refused, and nothing is written"
 cat > "$work/model.json" <<JSON
 {"_type": "https://in-toto.io/Statement/v1",
  "subject": [{"name": "backdoored.skops", "digest": {"sha256": "$(printf '%064d' 0)"}}],
@@ -175,7 +202,7 @@ JSON
 "$py" -c 'from fairtrail.crypto import SigningKey; from pathlib import Path; SigningKey.generate().save(Path("'"$work"'/stranger.key"))'
 if "$ft" record "$work/model.json" --key "$work/stranger.key"; then echo "UNEXPECTED: accepted"; exit 1; fi
 
-step "14. Tamper with a copy of the trail: rewrite entry 3 (the dataset) in the database"
+step "15. Tamper with a copy of the trail: rewrite entry 3 (the dataset) in the database"
 cp -r "$work/trail" "$work/tampered"
 "$py" - "$work/tampered/log.db" <<'PY'
 import base64, json, sqlite3, struct, sys
@@ -198,4 +225,4 @@ rc=$?
 set -e
 echo "verify exit code: $rc (3 = tampering found)"
 test "$rc" -eq 3
-printf '\n\033[1mDemo finished: the model was audited, judged by the EU AI Act pack, approved by two reviewers and by 2 of 2 auditors on chain, then deployed; the checkpoint was cosigned by two witnesses and anchored; a decision was traced back to its model, data and approvals and its input erased, its proof intact; a failing fairness rule blocked the next deployment; the trail verifies, and the tampered copy is caught at entry 3.\033[0m\n'
+printf '\n\033[1mDemo finished: the model was audited, judged by the EU AI Act pack, approved by two reviewers and by 2 of 2 auditors on chain, then deployed; the checkpoint was cosigned by two witnesses and anchored; a decision was traced back to its model, data and approvals and its input erased, its proof intact; production monitoring caught one group being refused, opened alerts, re-audited the model and made its deployment non-compliant; a failing fairness rule blocked the next deployment; the trail verifies, and the tampered copy is caught at entry 3.\033[0m\n'
