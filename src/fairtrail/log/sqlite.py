@@ -20,32 +20,14 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from fairtrail.errors import (
-    InputError,
-    IntegrityError,
-    ProofRequestError,
-    StoreError,
-    StoreFailedError,
-    StoreLockedError,
-)
-from fairtrail.log import _bundles, merkle
-from fairtrail.log._tiles import (
-    HASH_SIZE,
-    TILE_HEIGHT,
-    TILE_WIDTH,
-    TileFrontier,
-    locate,
-    perfect_root,
-    split_hashes,
-)
-from fairtrail.log.store import MAX_ENTRY_BYTES, StoredCheckpoint
+from fairtrail.errors import InputError, StoreError, StoreLockedError
+from fairtrail.log._tiled import BundleRow, TiledStore
+from fairtrail.log.store import StoredCheckpoint
 
 __all__ = ["SqliteStore"]
 
@@ -94,23 +76,18 @@ CREATE TRIGGER IF NOT EXISTS tiles_never_deleted BEFORE DELETE ON tiles
 BEGIN SELECT RAISE(ABORT, 'tiles are append-only'); END;
 """
 
-_TILE_CACHE_SIZE = 65536  # full tiles are immutable; 65536 * 512 B = 32 MiB at most
-
-
-class SqliteStore:
+class SqliteStore(TiledStore):
     """A `Store` in one SQLite file. Use `SqliteStore.open(path, writer=True)`."""
 
+    _db_errors = (sqlite3.Error,)
+
     def __init__(self, path: Path, conn: sqlite3.Connection, lock_fd: int | None) -> None:
+        super().__init__(str(path), lock_fd is not None)
         self.path = path
         self._conn = conn
         self._lock_fd = lock_fd
-        self._mutex = threading.RLock()
-        self._failed: str | None = None
-        self._tile_cache: OrderedDict[tuple[int, int], bytes] = OrderedDict()
-        self._frontier = TileFrontier()
         if lock_fd is not None:
-            self._frontier = self._load_frontier()
-            self._check_entries_match_tiles()
+            self._start_writer()
 
     # ---------------------------------------------------------------- opening
 
@@ -173,258 +150,13 @@ class SqliteStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # ------------------------------------------------------------------ state
-
-    @property
-    def writable(self) -> bool:
-        return self._lock_fd is not None
-
-    @property
-    def size(self) -> int:
-        if self.writable:
-            return self._frontier.size
+    def integrity_check(self) -> str:
+        """SQLite's own `PRAGMA integrity_check` result ("ok" when the file is sound)."""
         with self._mutex:
-            return self._read_size()
+            rows = self._conn.execute("PRAGMA integrity_check").fetchall()
+        return "; ".join(str(r[0]) for r in rows)
 
-    def _read_size(self) -> int:
-        row = self._conn.execute(
-            "SELECT idx, length(CAST(hashes AS BLOB)) FROM tiles WHERE level = 0 "
-            "ORDER BY idx DESC LIMIT 1"
-        ).fetchone()
-        if row is None:
-            return 0
-        return int(row[0]) * TILE_WIDTH + int(row[1]) // HASH_SIZE
-
-    def _load_frontier(self) -> TileFrontier:
-        size = self._read_size()
-        partial: list[bytes] = []
-        level = 0
-        while size >> (TILE_HEIGHT * level):
-            count = size >> (TILE_HEIGHT * level)
-            index, width = divmod(count, TILE_WIDTH)
-            blob = self._raw_tile(level, index) if width else b""
-            if len(blob) != width * HASH_SIZE:
-                raise IntegrityError(
-                    f"the partial tile at level {level} is damaged; run `fairtrail verify`",
-                    expected=f"{width} hashes",
-                    actual=f"{len(blob) // HASH_SIZE}",
-                )
-            partial.append(blob)
-            level += 1
-        return TileFrontier(size, partial)
-
-    def _check_entries_match_tiles(self) -> None:
-        row = self._conn.execute(
-            "SELECT first, length(CAST(lengths AS BLOB)) FROM bundles ORDER BY first DESC LIMIT 1"
-        ).fetchone()
-        last = -1 if row is None else int(row[0]) + int(row[1]) // 4 - 1
-        if last != self._frontier.size - 1:
-            raise IntegrityError(
-                "stored entries and stored tree disagree; refusing to write "
-                "(run `fairtrail verify` to see where)",
-                index=min(last + 1, self._frontier.size),
-                expected=f"last entry index {self._frontier.size - 1}",
-                actual=last,
-            )
-
-    # ----------------------------------------------------------------- append
-
-    def append_batch(self, leaves: Sequence[bytes]) -> int:
-        if not self.writable:
-            raise StoreError("this store was opened read-only")
-        if not leaves:
-            raise InputError("nothing to append")
-        # checked with C-level builtins first; the per-leaf loop only runs to name the culprit
-        if set(map(type, leaves)) != {bytes} or max(map(len, leaves)) > MAX_ENTRY_BYTES:
-            for i, leaf in enumerate(leaves):
-                if not isinstance(leaf, bytes):
-                    raise InputError(f"leaf {i} is {type(leaf).__name__}, not bytes")
-                if len(leaf) > MAX_ENTRY_BYTES:
-                    raise InputError(
-                        f"leaf {i} is {len(leaf)} bytes; the limit is {MAX_ENTRY_BYTES}"
-                    )
-        sha = merkle._sha256
-        hashes = [sha(b"\x00" + leaf).digest() for leaf in leaves]
-        with self._mutex:
-            self._check_not_failed()
-            first = self._frontier.size
-            frontier, writes = self._frontier.extend(hashes)
-            conn = self._conn
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                conn.executemany(
-                    "INSERT INTO bundles (first, lengths, data) VALUES (?, ?, ?)",
-                    _bundles.pack(first, leaves),
-                )
-                conn.executemany(
-                    "INSERT INTO tiles (level, idx, hashes) VALUES (?, ?, ?) "
-                    "ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes",
-                    [(lvl, idx, blob) for (lvl, idx), blob in writes.items()],
-                )
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._fail(exc)
-            self._frontier = frontier
-            return first
-
-    def _fail(self, exc: sqlite3.Error) -> None:
-        try:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass
-        self._failed = str(exc)
-        raise StoreFailedError(f"write to {self.path} failed, store stopped: {exc}") from exc
-
-    def _check_not_failed(self) -> None:
-        if self._failed is not None:
-            raise StoreFailedError(f"store stopped after an earlier write error: {self._failed}")
-
-    # ------------------------------------------------------------------ reads
-
-    def entries(self, start: int, end: int) -> list[bytes]:
-        with self.snapshot() as size:
-            _check_range(start, end, size)
-            rows = self._read_rows(start, end - start) if end > start else []
-        for n, (i, _) in enumerate(rows):
-            if i != start + n:
-                missing = start + n
-                raise IntegrityError(f"entry {missing} is missing from the store", index=missing)
-        if len(rows) != end - start:
-            missing = start + len(rows)
-            raise IntegrityError(f"entry {missing} is missing from the store", index=missing)
-        return [data for _, data in rows]
-
-    def iter_entries(self, start: int = 0, chunk: int = 65536) -> Iterator[tuple[int, bytes]]:
-        pos = start
-        while rows := self.read_rows(pos, chunk):
-            yield from rows
-            pos = rows[-1][0] + 1
-
-    def read_rows(self, start: int, limit: int) -> list[tuple[int, bytes]]:
-        with self._mutex:
-            return self._read_rows(start, limit)
-
-    def _read_rows(self, start: int, limit: int) -> list[tuple[int, bytes]]:
-        """Up to `limit` (index, entry) pairs from `start` on, unpacked from their bundles.
-
-        Rows come back as stored: a gap between bundles shows as a jump in the indices
-        (callers report the missing entry); overlapping bundles cannot be read in any
-        consistent way and are reported here.
-        """
-        if limit <= 0:
-            return []
-        cursor = self._conn.execute(
-            "SELECT first, CAST(lengths AS BLOB), CAST(data AS BLOB) FROM bundles "
-            "WHERE first >= (SELECT COALESCE(MAX(first), 0) FROM bundles WHERE first <= ?) "
-            "ORDER BY first",
-            (start,),
-        )
-        out: list[tuple[int, bytes]] = []
-        expected = None
-        try:
-            while len(out) < limit:
-                batch = cursor.fetchmany(256)
-                if not batch:
-                    break
-                for first, lengths, data in batch:
-                    first = int(first)
-                    if expected is not None and first < expected:
-                        raise IntegrityError(
-                            f"stored bundles overlap at entry {first}", index=first
-                        )
-                    entries = _bundles.unpack(first, lengths, data)
-                    expected = first + len(entries)
-                    skip = max(0, start - first)
-                    out.extend(zip(range(first + skip, expected), entries[skip:], strict=True))
-                    if len(out) >= limit:
-                        break
-        finally:
-            cursor.close()
-        return out[:limit]
-
-    def leaf_hashes(self, start: int, end: int) -> list[bytes]:
-        with self.snapshot() as size:
-            _check_range(start, end, size)
-            first, last = start // TILE_WIDTH, -(-end // TILE_WIDTH)
-            stored = self.tiles(0, first, last)  # one range read, not a query per tile
-            out = [h for i in range(first, last) for h in split_hashes(stored.get(i, b""))]
-            base = first * TILE_WIDTH
-            return out[start - base : end - base]
-
-    def tile(self, level: int, index: int) -> bytes:
-        with self._mutex:
-            return self._raw_tile(level, index)
-
-    def tiles(self, level: int, start: int, end: int) -> dict[int, bytes]:
-        with self._mutex:
-            rows = self._conn.execute(
-                "SELECT idx, CAST(hashes AS BLOB) FROM tiles WHERE level = ? AND idx >= ? "
-                "AND idx < ?",
-                (level, start, end),
-            ).fetchall()
-        return {int(i): bytes(h) for i, h in rows}
-
-    def subtree_hash(self, level: int, index: int) -> bytes:
-        with self.snapshot() as size:
-            if (index + 1) << level > size:
-                raise ProofRequestError(f"subtree ({level}, {index}) is beyond size {size}")
-            return self._subtree(level, index, size)
-
-    def root(self, size: int) -> bytes:
-        with self.snapshot() as current:
-            if not 0 <= size <= current:
-                raise ProofRequestError(f"size {size} is outside 0..{current}")
-            return merkle.range_hash(0, size, lambda lvl, i: self._subtree(lvl, i, current))
-
-    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
-        with self.snapshot() as current:
-            if not 0 < size <= current:
-                raise ProofRequestError(f"size {size} is outside 1..{current}")
-            if not 0 <= index < size:
-                raise ProofRequestError(f"index {index} is not below size {size}")
-            return merkle.inclusion_proof(
-                index, size, lambda lvl, i: self._subtree(lvl, i, current)
-            )
-
-    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
-        with self.snapshot() as current:
-            if not 0 <= size2 <= current:
-                raise ProofRequestError(f"size {size2} is outside 0..{current}")
-            if not 0 <= size1 <= size2:
-                raise ProofRequestError(f"old size {size1} is outside 0..{size2}")
-            if size1 == 0:
-                if size2 == 0:
-                    return []
-                raise ProofRequestError("a consistency proof from the empty tree proves nothing")
-            return merkle.consistency_proof(
-                size1, size2, lambda lvl, i: self._subtree(lvl, i, current)
-            )
-
-    def _subtree(self, level: int, index: int, size: int) -> bytes:
-        tile_level, tile_index, offset, count = locate(level, index)
-        blob = self._tile(tile_level, tile_index, size)
-        hashes = split_hashes(blob[offset * HASH_SIZE : (offset + count) * HASH_SIZE])
-        if len(hashes) != count:
-            raise IntegrityError(
-                f"stored tile ({tile_level}, {tile_index}) is too short for subtree "
-                f"({level}, {index}); run `fairtrail verify`",
-                index=index << level,
-            )
-        return hashes[0] if count == 1 else perfect_root(hashes)
-
-    def _tile(self, level: int, index: int, size: int) -> bytes:
-        key = (level, index)
-        cached = self._tile_cache.get(key)
-        if cached is not None:
-            self._tile_cache.move_to_end(key)
-            return cached
-        blob = self._raw_tile(level, index)
-        if len(blob) == TILE_WIDTH * HASH_SIZE:  # full tiles never change: cache them
-            self._tile_cache[key] = blob
-            if len(self._tile_cache) > _TILE_CACHE_SIZE:
-                self._tile_cache.popitem(last=False)
-        return blob
+    # ------------------------------------------------------- driver primitives
 
     def _raw_tile(self, level: int, index: int) -> bytes:
         row = self._conn.execute(
@@ -432,154 +164,115 @@ class SqliteStore:
         ).fetchone()
         return bytes(row[0]) if row else b""
 
-    # ------------------------------------------------------------ checkpoints
+    def _raw_tiles(self, level: int, start: int, end: int) -> list[tuple[int, bytes]]:
+        return self._conn.execute(
+            "SELECT idx, CAST(hashes AS BLOB) FROM tiles WHERE level = ? AND idx >= ? "
+            "AND idx < ?",
+            (level, start, end),
+        ).fetchall()
 
-    def checkpoints(self) -> list[StoredCheckpoint]:
-        with self._mutex:
+    def _raw_last_tile(self) -> tuple[int, int] | None:
+        row = self._conn.execute(
+            "SELECT idx, length(CAST(hashes AS BLOB)) FROM tiles WHERE level = 0 "
+            "ORDER BY idx DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    def _raw_last_bundle(self) -> tuple[int, int] | None:
+        row = self._conn.execute(
+            "SELECT first, length(CAST(lengths AS BLOB)) FROM bundles ORDER BY first DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    def _raw_bundles_from(self, start: int) -> Iterator[BundleRow]:
+        cursor = self._conn.execute(
+            "SELECT first, CAST(lengths AS BLOB), CAST(data AS BLOB) FROM bundles "
+            "WHERE first >= (SELECT COALESCE(MAX(first), 0) FROM bundles WHERE first <= ?) "
+            "ORDER BY first",
+            (start,),
+        )
+        try:
+            while batch := cursor.fetchmany(256):
+                for first, lengths, data in batch:
+                    yield int(first), lengths, data
+        finally:
+            cursor.close()
+
+    def _tx_append(self, bundles: list[BundleRow], tiles: list[tuple[int, int, bytes]]) -> None:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("INSERT INTO bundles (first, lengths, data) VALUES (?, ?, ?)", bundles)
+        conn.executemany(
+            "INSERT INTO tiles (level, idx, hashes) VALUES (?, ?, ?) "
+            "ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes",
+            tiles,
+        )
+        conn.execute("COMMIT")
+
+    def _tx_add_checkpoint(self, checkpoint: StoredCheckpoint) -> bytes | None:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        row = conn.execute(
+            "SELECT CAST(root AS BLOB) FROM checkpoints WHERE size = ?", (checkpoint.size,)
+        ).fetchone()
+        if row is None:
+            conn.execute(
+                "INSERT INTO checkpoints (size, root, note, compact) VALUES (?, ?, ?, ?)",
+                (checkpoint.size, checkpoint.root, checkpoint.note, checkpoint.compact),
+            )
+        conn.execute("COMMIT")
+        return None if row is None else bytes(row[0])
+
+    def _tx_add_cosignatures(self, size: int, lines: Sequence[bytes]) -> bool:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        if conn.execute("SELECT 1 FROM checkpoints WHERE size = ?", (size,)).fetchone() is None:
+            conn.execute("ROLLBACK")
+            return False
+        conn.executemany(
+            "INSERT OR IGNORE INTO cosignatures (size, line) VALUES (?, ?)",
+            [(size, line) for line in lines],
+        )
+        conn.execute("COMMIT")
+        return True
+
+    def _raw_checkpoints(self, latest_only: bool) -> list[tuple[Any, ...]]:
+        order = "DESC LIMIT 1" if latest_only else ""
+        return self._conn.execute(
+            "SELECT size, CAST(root AS BLOB), CAST(note AS BLOB), CAST(compact AS BLOB) "
+            f"FROM checkpoints ORDER BY size {order}"
+        ).fetchall()
+
+    def _raw_cosignatures(self, size: int) -> list[bytes]:
+        try:
             rows = self._conn.execute(
-                "SELECT size, CAST(root AS BLOB), CAST(note AS BLOB), CAST(compact AS BLOB) "
-                "FROM checkpoints ORDER BY size"
+                "SELECT CAST(line AS BLOB) FROM cosignatures WHERE size = ? ORDER BY line",
+                (size,),
             ).fetchall()
-        return [_checkpoint(row) for row in rows]
-
-    def latest_checkpoint(self) -> StoredCheckpoint | None:
-        with self._mutex:
-            row = self._conn.execute(
-                "SELECT size, CAST(root AS BLOB), CAST(note AS BLOB), CAST(compact AS BLOB) "
-                "FROM checkpoints ORDER BY size DESC LIMIT 1"
-            ).fetchone()
-        return _checkpoint(row) if row else None
-
-    def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
-        if not self.writable:
-            raise StoreError("this store was opened read-only")
-        with self._mutex:
-            self._check_not_failed()
-            if checkpoint.size > self._frontier.size:
-                raise StoreError(
-                    f"refusing to store a checkpoint for size {checkpoint.size}: "
-                    f"only {self._frontier.size} leaves are committed"
-                )
-            conn = self._conn
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                row = conn.execute(
-                    "SELECT CAST(root AS BLOB) FROM checkpoints WHERE size = ?", (checkpoint.size,)
-                ).fetchone()
-                if row is None:
-                    conn.execute(
-                        "INSERT INTO checkpoints (size, root, note, compact) VALUES (?, ?, ?, ?)",
-                        (checkpoint.size, checkpoint.root, checkpoint.note, checkpoint.compact),
-                    )
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._fail(exc)
-            if row is not None and bytes(row[0]) != checkpoint.root:
-                raise IntegrityError(
-                    f"a different checkpoint for size {checkpoint.size} already exists",
-                    expected=bytes(row[0]),
-                    actual=checkpoint.root,
-                )
-
-    def add_cosignatures(self, size: int, lines: Sequence[bytes]) -> None:
-        """Keep witness signature lines for the checkpoint of `size` (already verified
-        by the caller; duplicates are ignored)."""
-        if not self.writable:
-            raise StoreError("this store was opened read-only")
-        with self._mutex:
-            self._check_not_failed()
-            conn = self._conn
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                found = conn.execute("SELECT 1 FROM checkpoints WHERE size = ?", (size,))
-                if found.fetchone() is None:
-                    conn.execute("ROLLBACK")
-                    raise StoreError(f"no checkpoint of size {size} to attach cosignatures to")
-                conn.executemany(
-                    "INSERT OR IGNORE INTO cosignatures (size, line) VALUES (?, ?)",
-                    [(size, line) for line in lines],
-                )
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._fail(exc)
-
-    def cosignatures(self, size: int) -> list[bytes]:
-        with self._mutex:
-            try:
-                rows = self._conn.execute(
-                    "SELECT CAST(line AS BLOB) FROM cosignatures WHERE size = ? ORDER BY line",
-                    (size,),
-                ).fetchall()
-            except sqlite3.OperationalError:  # a log made before cosignatures were kept
-                return []
+        except sqlite3.OperationalError:  # a log made before cosignatures were kept
+            return []
         return [bytes(r[0]) for r in rows]
 
-    # --------------------------------------------------------------- helpers
-
-    def snapshot(self) -> _Snapshot:
-        """Every read inside the block sees one state of the log; yields its size.
-
-        A reader holds one SQLite read transaction (a WAL snapshot) for the block, so a
-        long check is not confused by another process appending meanwhile. Nested
-        snapshots share the outer one. It holds the store's mutex: other threads using
-        this store object wait.
-        """
-        return _Snapshot(self)
-
-    def integrity_check(self) -> str:
-        """SQLite's own `PRAGMA integrity_check` result ("ok" when the file is sound)."""
-        with self._mutex:
-            rows = self._conn.execute("PRAGMA integrity_check").fetchall()
-        return "; ".join(str(r[0]) for r in rows)
-
-    def entry_count(self) -> tuple[int, int]:
-        """(number of entry rows, highest entry index or -1)."""
-        with self._mutex:
-            row = self._conn.execute(
-                "SELECT COALESCE(SUM(length(CAST(lengths AS BLOB)) / 4), 0), "
-                "COALESCE(MAX(first + length(CAST(lengths AS BLOB)) / 4) - 1, -1) FROM bundles"
-            )
-            count, last = row.fetchone()
+    def _raw_entry_count(self) -> tuple[int, int]:
+        row = self._conn.execute(
+            "SELECT COALESCE(SUM(length(CAST(lengths AS BLOB)) / 4), 0), "
+            "COALESCE(MAX(first + length(CAST(lengths AS BLOB)) / 4) - 1, -1) FROM bundles"
+        )
+        count, last = row.fetchone()
         return int(count), int(last)
 
+    def _begin_read(self) -> None:
+        self._conn.execute("BEGIN")  # the first read inside fixes the WAL snapshot
 
-class _Snapshot:
-    """Hold the store mutex and, for readers, one read transaction (a WAL snapshot)."""
+    def _end_read(self) -> None:
+        self._conn.execute("COMMIT")
 
-    def __init__(self, store: SqliteStore) -> None:
-        self._store = store
-        self._began = False
-
-    def __enter__(self) -> int:
-        store = self._store
-        store._mutex.acquire()
+    def _rollback(self) -> None:
         try:
-            if store.writable:
-                return store._frontier.size
-            if not store._conn.in_transaction:  # else: nested, the outer snapshot holds
-                store._conn.execute("BEGIN")
-                self._began = True
-            return store._read_size()  # the first read fixes the WAL snapshot
-        except BaseException:
-            self.__exit__()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        store = self._store
-        try:
-            if self._began:
-                store._conn.execute("COMMIT")
-        finally:
-            store._mutex.release()
-
-
-def _checkpoint(row: Any) -> StoredCheckpoint:
-    return StoredCheckpoint(int(row[0]), bytes(row[1]), bytes(row[2]), bytes(row[3]))
-
-
-def _check_range(start: int, end: int, size: int) -> None:
-    if not 0 <= start <= end <= size:
-        raise ProofRequestError(f"range [{start}, {end}) is outside the log (size {size})")
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
 
 
 def _configure(conn: sqlite3.Connection, *, writer: bool, create: bool) -> None:
