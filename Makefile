@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: demo test lint unit bench clean contracts
+.PHONY: demo test lint unit bench clean contracts system-deps
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "fairtrail needs Python >= 3.11")'
@@ -33,7 +33,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/mypy
 
-unit: $(STAMP) $(NODE_STAMP)
+# Debian's PostgreSQL and Chromium for the server store and dashboard tests.
+system-deps:
+	@bash scripts/system-deps.sh
+
+unit: $(STAMP) $(NODE_STAMP) system-deps
 	$(BIN)/pytest -n 2 -q
 
 test: lint unit

@@ -1,7 +1,7 @@
 """The trail folder's layout and its configuration file (`fairtrail.json`).
 
 <trail>/fairtrail.json   what this trail is: origin, log verifier key, root admin
-<trail>/log.db           the log (SQLite, WAL)
+<trail>/log.db           the log (SQLite, WAL), unless `log_db` names a PostgreSQL database
 <trail>/index.db         a derived index, rebuilt from the log whenever needed
 <trail>/log.key          the log's checkpoint key (0600)
 <trail>/keys/NAME.key    actors' private keys created here (0600, folder 0700)
@@ -66,6 +66,12 @@ class TrailConfig(BaseModel):
     log_vkey: str
     admin_name: str
     admin_key: str = Field(description="base64 raw Ed25519 public key of the root admin")
+    log_db: str | None = Field(
+        default=None,
+        pattern=r"^postgresql://[^:@/\s]*@?[^@\s]*$",
+        description="a PostgreSQL URL holding the log (no password: use ~/.pgpass or "
+        "PGPASSWORD); absent: log.db in the trail folder",
+    )
     chains: tuple[ChainConfig, ...] = ()
     witnesses: tuple[WitnessConfig, ...] = ()
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -50,7 +51,7 @@ from fairtrail.log.checkpoint import (
 )
 from fairtrail.log.fsck import FsckReport, fsck
 from fairtrail.log.sqlite import SqliteStore
-from fairtrail.log.store import MAX_ENTRY_BYTES
+from fairtrail.log.store import MAX_ENTRY_BYTES, Store
 from fairtrail.log.tlog import ConsistencyProof, InclusionProof, TransparencyLog
 from fairtrail.statements.actors import (
     ACTOR_PREDICATE,
@@ -102,7 +103,7 @@ class Trail:
         self,
         paths: TrailPaths,
         config: TrailConfig,
-        store: SqliteStore,
+        store: Store,
         log_signer: SigningKey | None,
     ) -> None:
         self.paths = paths
@@ -116,12 +117,18 @@ class Trail:
 
     @classmethod
     def init(
-        cls, path: str | os.PathLike[str], *, origin: str | None = None, admin: str = "admin"
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        origin: str | None = None,
+        admin: str = "admin",
+        log_db: str | None = None,
     ) -> Trail:
         """Create a new trail at `path` (which must not exist or be empty).
 
         Built in a temporary sibling folder and renamed into place at the end, so an
-        interrupted init leaves nothing half-made behind.
+        interrupted init leaves nothing half-made behind. `log_db` puts the log in a
+        PostgreSQL database (which must hold no log yet) instead of `log.db`.
         """
         root = Path(path)
         check_actor_name(admin)
@@ -148,9 +155,13 @@ class Trail:
                 log_vkey=format_vkey(verifier.name, log_key.public),
                 admin_name=admin,
                 admin_key=base64.b64encode(admin_key.public.raw).decode("ascii"),
+                log_db=_check_log_url(log_db),
             )
             config.save(paths)
-            store = SqliteStore.open(paths.log_db, writer=True, create=True)
+            store = _open_store(paths, config, writer=True, create=True)
+            if store.size:
+                store.close()
+                raise ConfigError(f"{store.name} already holds a log; use an empty database")
             trail = cls(paths, config, store, log_key)
             try:
                 trail.record(
@@ -178,7 +189,7 @@ class Trail:
             parse_vkey(config.log_vkey)
         except FairtrailError as exc:
             raise ConfigError(f"{paths.config}: log_vkey is invalid: {exc}") from None
-        store = SqliteStore.open(paths.log_db, writer=writable, lock_timeout=lock_timeout)
+        store = _open_store(paths, config, writer=writable, lock_timeout=lock_timeout)
         try:
             signer = SigningKey.load(paths.log_key) if writable and paths.log_key.exists() else None
             return cls(paths, config, store, signer)
@@ -507,6 +518,37 @@ class Trail:
         if accepted.change is not None:
             keyring.apply(accepted.change, index)
         return accepted
+
+
+def _check_log_url(url: str | None) -> str | None:
+    if url is None:
+        return None
+    if not url.startswith("postgresql://"):
+        raise ConfigError(f"the log database must be a postgresql:// URL, not {url!r}")
+    if "password" in url.lower() or re.match(r"^postgresql://[^/@]*:[^/@]*@", url):
+        raise ConfigError(
+            "the log database URL must not hold a password (it is saved in fairtrail.json); "
+            "put it in ~/.pgpass or PGPASSWORD"
+        )
+    return url
+
+
+def _open_store(
+    paths: TrailPaths,
+    config: TrailConfig,
+    *,
+    writer: bool,
+    create: bool = False,
+    lock_timeout: float = 0.0,
+) -> Store:
+    """The trail's log store: `log.db`, or the PostgreSQL database its config names."""
+    if config.log_db is not None:
+        from fairtrail.log.postgres import PostgresStore
+
+        return PostgresStore.open(
+            config.log_db, writer=writer, create=create, lock_timeout=lock_timeout
+        )
+    return SqliteStore.open(paths.log_db, writer=writer, create=create, lock_timeout=lock_timeout)
 
 
 def _accept(envelope: Envelope, keyring: Keyring) -> _Accepted:

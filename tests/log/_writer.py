@@ -13,15 +13,23 @@ import threading
 from pathlib import Path
 
 from fairtrail.crypto import SigningKey
-from fairtrail.log import SqliteStore, TransparencyLog
+from fairtrail.log import SqliteStore, Store, TransparencyLog
 from fairtrail.log.checkpoint import Ed25519NoteVerifier
+from fairtrail.log.postgres import PostgresStore
 from tests.log.helpers import ORIGIN, leaf
 
 
-def crash(db: Path, key_file: Path, seed: int) -> None:
+def _open(db: str, lock_timeout: float) -> Store:
+    """A writer on `db`: a SQLite path or a PostgreSQL URL (the tests run both)."""
+    if db.startswith("postgresql://"):
+        return PostgresStore.open(db, writer=True, create=True, lock_timeout=lock_timeout)
+    return SqliteStore.open(Path(db), writer=True, create=True, lock_timeout=lock_timeout)
+
+
+def crash(db: str, key_file: Path, seed: int) -> None:
     rng = random.Random(seed)
     key = SigningKey.load(key_file)
-    store = SqliteStore.open(db, writer=True, create=True, lock_timeout=30)
+    store = _open(db, lock_timeout=30)
     log = TransparencyLog(store, Ed25519NoteVerifier(ORIGIN, key.public), key)
     print("READY", log.size, flush=True)
     while True:
@@ -34,13 +42,13 @@ def crash(db: Path, key_file: Path, seed: int) -> None:
             print("CP", body.size, flush=True)
 
 
-def concurrent(db: Path, tag: str, rounds: int) -> None:
+def concurrent(db: str, tag: str, rounds: int) -> None:
     acks: list[tuple[int, str]] = []
     lock = threading.Lock()
     for r in range(rounds):
-        store = SqliteStore.open(db, writer=True, create=True, lock_timeout=120)
+        store = _open(db, lock_timeout=120)
 
-        def work(t: int, r: int = r, store: SqliteStore = store) -> None:
+        def work(t: int, r: int = r, store: Store = store) -> None:
             for j in range(5):
                 name = f"{tag}-r{r}-t{t}-j{j}"
                 first = store.append_batch([f"{name}-{k}".encode() for k in range(3)])
@@ -59,6 +67,6 @@ def concurrent(db: Path, tag: str, rounds: int) -> None:
 if __name__ == "__main__":
     mode = sys.argv[1]
     if mode == "crash":
-        crash(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]))
+        crash(sys.argv[2], Path(sys.argv[3]), int(sys.argv[4]))
     else:
-        concurrent(Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
+        concurrent(sys.argv[2], sys.argv[3], int(sys.argv[4]))

@@ -7,17 +7,33 @@ from contextlib import closing
 from pathlib import Path
 
 from fairtrail.crypto import SigningKey
-from fairtrail.log import SqliteStore, TransparencyLog, _bundles
+from fairtrail.log import SqliteStore, Store, TransparencyLog, _bundles
 from fairtrail.log.checkpoint import Ed25519NoteVerifier
+from fairtrail.log.postgres import PostgresStore
 
 ORIGIN = "test.example/log"
 
 
+#: stores opened by the helpers, closed after each test (tests/log/conftest.py)
+OPENED: list[Store] = []
+
+
+def open_store(db: Path | str, *, writer: bool = True, create: bool = True) -> Store:
+    """The store at `db`: a SQLite file's path, or a PostgreSQL URL."""
+    store: Store
+    if isinstance(db, str) and db.startswith("postgresql://"):
+        store = PostgresStore.open(db, writer=writer, create=create)
+    else:
+        store = SqliteStore.open(db, writer=writer, create=create)
+    OPENED.append(store)
+    return store
+
+
 def make_log(
-    db: Path, key: SigningKey | None = None, *, writer: bool = True, create: bool = True
+    db: Path | str, key: SigningKey | None = None, *, writer: bool = True, create: bool = True
 ) -> TransparencyLog:
     key = key or SigningKey.generate()
-    store = SqliteStore.open(db, writer=writer, create=create)
+    store = open_store(db, writer=writer, create=create)
     return TransparencyLog(store, Ed25519NoteVerifier(ORIGIN, key.public), key if writer else None)
 
 

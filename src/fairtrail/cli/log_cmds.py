@@ -37,11 +37,20 @@ def init(
         str | None, typer.Option(help="Log origin, e.g. example.com/audit [default: random].")
     ] = None,
     admin: Annotated[str, typer.Option(help="Name of the root admin actor.")] = "admin",
+    db: Annotated[
+        str | None,
+        typer.Option(
+            help="Keep the log in this empty PostgreSQL database (postgresql://USER@HOST/DB; "
+            "no password in the URL) instead of log.db."
+        ),
+    ] = None,
 ) -> None:
     """Create a new trail: log key, root admin key, and the first entry."""
     target = path or STATE.trail_path
-    with Trail.init(target, origin=origin, admin=admin) as trail:
-        STATE.out.print(f"created trail {target} (origin {trail.config.origin})")
+    with Trail.init(target, origin=origin, admin=admin, log_db=db) as trail:
+        STATE.out.print(
+            f"created trail {target} (origin {trail.config.origin}, log {trail.store.name})"
+        )
         STATE.out.print(f"root admin: {admin}, key {trail.root_key.key_id[:16]}")
         STATE.out.print(f"log verifier key: {trail.config.log_vkey}")
 

@@ -89,9 +89,7 @@ class TiledStore(ABC):
         """Bundle rows in order from the one holding `start` (or the first after it)."""
 
     @abstractmethod
-    def _tx_append(
-        self, bundles: list[BundleRow], tiles: list[tuple[int, int, bytes]]
-    ) -> None: ...
+    def _tx_append(self, bundles: list[BundleRow], tiles: list[tuple[int, int, bytes]]) -> None: ...
 
     @abstractmethod
     def _tx_add_checkpoint(self, checkpoint: StoredCheckpoint) -> bytes | None:

@@ -76,6 +76,7 @@ CREATE TRIGGER IF NOT EXISTS tiles_never_deleted BEFORE DELETE ON tiles
 BEGIN SELECT RAISE(ABORT, 'tiles are append-only'); END;
 """
 
+
 class SqliteStore(TiledStore):
     """A `Store` in one SQLite file. Use `SqliteStore.open(path, writer=True)`."""
 
@@ -166,8 +167,7 @@ class SqliteStore(TiledStore):
 
     def _raw_tiles(self, level: int, start: int, end: int) -> list[tuple[int, bytes]]:
         return self._conn.execute(
-            "SELECT idx, CAST(hashes AS BLOB) FROM tiles WHERE level = ? AND idx >= ? "
-            "AND idx < ?",
+            "SELECT idx, CAST(hashes AS BLOB) FROM tiles WHERE level = ? AND idx >= ? AND idx < ?",
             (level, start, end),
         ).fetchall()
 

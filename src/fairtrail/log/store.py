@@ -8,6 +8,8 @@ Guarantees every implementation must give (tests in tests/log/ run against each)
 - `append_batch` is one transaction: all leaves land at contiguous indices or none do,
   and an index is never reused. It returns only after the commit is durable.
 - Checkpoints are keyed by size: a second, different checkpoint for a size is refused.
+- One writer at a time: opening a second writer is refused (`StoreLockedError`).
+- After a failed write the store refuses further writes (fail-stop).
 - Proof reads see one consistent snapshot, even while another process appends; so does
   everything read inside `snapshot()`.
 """
@@ -43,8 +45,16 @@ class StoredCheckpoint:
 class Store(Protocol):
     """A durable, append-only home for a Merkle tree log."""
 
+    #: where the store is, for messages: a file path or a database URL without password
+    name: str
+
     @property
     def size(self) -> int: ...
+
+    @property
+    def writable(self) -> bool:
+        """True when this process is the log's one writer (it holds the sequencer lock)."""
+        ...
 
     def snapshot(self) -> AbstractContextManager[int]:
         """A block in which every read sees one state of the log; yields its size.
