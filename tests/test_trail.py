@@ -135,3 +135,32 @@ def test_verify_reports_tampered_entry(trail: Trail) -> None:
     with Trail.open(path, writable=False) as again, pytest.raises(IntegrityError) as info:
         again.verify()
     assert info.value.index == 1
+
+
+def test_record_envelopes_is_one_batch_all_or_nothing(tmp_path: Path) -> None:
+    from fairtrail.crypto.dsse import Envelope
+    from fairtrail.statements.actors import actor_statement
+
+    trail = Trail.init(tmp_path / "t")
+    admin = trail.actor_key("admin")
+    trail.create_actor("mo", [Role.ML_ENGINEER], admin)
+    mo = trail.actor_key("mo")
+
+    def env(n: int, key: SigningKey = mo) -> Envelope:
+        st = Statement.from_dict({**STATEMENT, "predicate": {"text": f"n{n}"}})
+        return sign_envelope(PAYLOAD_TYPE, st.to_json(), [key])
+
+    size = trail.store.size
+    receipts = trail.record_envelopes([env(i) for i in range(5)])
+    assert [r.index for r in receipts] == list(range(size, size + 5))
+    assert {r.signer for r in receipts} == {"mo"}
+    with pytest.raises(UnknownSignerError):  # one stranger's envelope: nothing lands
+        trail.record_envelopes([env(10), env(11, SigningKey.generate())])
+    assert trail.store.size == size + 5
+    actor = actor_statement("register", "al", SigningKey.generate().public, [Role.AUDITOR])
+    mixed = [sign_envelope(PAYLOAD_TYPE, actor.to_json(), [admin]), env(12)]
+    with pytest.raises(StatementError, match="on its own|batch of its own"):
+        trail.record_envelopes(mixed)
+    assert trail.store.size == size + 5
+    assert trail.verify().statements == size + 5
+    trail.close()

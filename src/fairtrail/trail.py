@@ -67,7 +67,7 @@ from fairtrail.statements.statement import PAYLOAD_TYPE, Statement
 if TYPE_CHECKING:
     from fairtrail.lifecycle.runs import Run
 
-__all__ = ["Receipt", "Trail", "VerifyReport"]
+__all__ = ["Admitted", "Receipt", "Trail", "VerifyReport"]
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,28 @@ class _Accepted:
     signer: Actor | None
     signer_keys: list[VerifyingKey]
     change: ActorChange | None
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """An envelope that passed `Trail.admit`: ready to append, not yet appended."""
+
+    envelope: Envelope
+    leaf: bytes
+    accepted: _Accepted
+
+    @property
+    def statement(self) -> Statement:
+        return self.accepted.statement
+
+    @property
+    def signer(self) -> str | None:
+        """The name of the actor who signed it (None: the trail's root admin key)."""
+        return self.accepted.signer.name if self.accepted.signer else None
+
+    @property
+    def changes_keyring(self) -> bool:
+        return self.accepted.change is not None
 
 
 class Trail:
@@ -277,6 +299,20 @@ class Trail:
 
     def record_envelope(self, envelope: Envelope) -> Receipt:
         """Append an already-signed envelope, if a known actor signed it."""
+        return self.append_admitted([self.admit(envelope)])[0]
+
+    def record_envelopes(self, envelopes: Sequence[Envelope]) -> list[Receipt]:
+        """Append signed envelopes in one durable batch: every one lands, at contiguous
+        indices, or (if any is refused) none does. An actor statement, which changes
+        who may sign what follows, must be recorded on its own."""
+        if not envelopes:
+            raise InputError("nothing to record")
+        return self.append_admitted([self.admit(e) for e in envelopes])
+
+    def admit(self, envelope: Envelope) -> Admitted:
+        """Check `envelope` against the log's admission rule and the keyring as it is
+        now, without appending anything (the server's sequencer admits each request
+        before it joins a group commit)."""
         self._sync()
         assert self._keyring is not None
         accepted = _accept(envelope, self._keyring)
@@ -285,17 +321,33 @@ class Trail:
             raise StatementError(
                 f"signed statement is {len(leaf)} bytes; the limit is {MAX_ENTRY_BYTES}"
             )
-        index = self.log.append([leaf])
-        self._after_append(index, accepted)
-        signer = accepted.signer.name if accepted.signer else self.config.admin_name
-        return Receipt(index, merkle.leaf_hash(leaf), envelope, accepted.statement, signer)
+        return Admitted(envelope, leaf, accepted)
 
-    def _after_append(self, index: int, accepted: _Accepted) -> None:
+    def append_admitted(self, admitted: Sequence[Admitted]) -> list[Receipt]:
+        """Append envelopes admitted by `admit` in one durable batch.
+
+        A keyring change can only be appended alone: envelopes admitted before it was
+        applied were checked against the keyring it replaces.
+        """
+        if len(admitted) > 1 and any(a.accepted.change is not None for a in admitted):
+            raise StatementError("an actor statement must be appended in a batch of its own")
+        self._sync()
         assert self._keyring is not None and self._index is not None
-        if accepted.change is not None:
-            self._keyring.apply(accepted.change, index)
-        signer = self._keyring.by_key(accepted.signer_keys[0])
-        self._index.add([_indexed(index, accepted.statement, signer.name if signer else "?")])
+        first = self.log.append([a.leaf for a in admitted])
+        receipts, indexed = [], []
+        for index, a in enumerate(admitted, first):
+            accepted = a.accepted
+            if accepted.change is not None:
+                self._keyring.apply(accepted.change, index)
+            signer = self._keyring.by_key(accepted.signer_keys[0])
+            signer_name = signer.name if signer else "?"
+            indexed.append(_indexed(index, accepted.statement, signer_name))
+            name = accepted.signer.name if accepted.signer else self.config.admin_name
+            receipts.append(
+                Receipt(index, merkle.leaf_hash(a.leaf), a.envelope, accepted.statement, name)
+            )
+        self._index.add(indexed)
+        return receipts
 
     def statement(self, index: int) -> tuple[Envelope, Statement]:
         data = self.store.entries(index, index + 1)[0]
