@@ -219,6 +219,11 @@ class Trail:
             store.close()
             raise
 
+    def reader_store(self) -> Store:
+        """A new read-only handle on this trail's log (its own connection and lock), for
+        readers that must not queue behind the writer: the server's proof endpoints."""
+        return _open_store(self.paths, self.config, writer=False)
+
     def close(self) -> None:
         if self._index is not None:
             self._index.close()

@@ -26,6 +26,7 @@ from fairtrail.cli.lifecycle_cmds import import_app, lineage_cmd, model_app, run
 from fairtrail.cli.log_cmds import register_log_commands
 from fairtrail.cli.monitor_cmds import monitor_app
 from fairtrail.cli.policy_cmds import deploy, policy_app, review, status
+from fairtrail.cli.server_cmds import report, serve, token_app
 from fairtrail.cli.subject_cmds import erase, subject_app
 from fairtrail.cli.trace_cmds import trace_cmd
 from fairtrail.errors import FairtrailError
@@ -80,6 +81,9 @@ app.command("trace")(trace_cmd)
 app.command("erase")(erase)
 app.command("export")(export)
 app.command("verify-bundle")(verify_bundle)
+app.command("serve")(serve)
+app.add_typer(token_app, name="token")
+app.command("report")(report)
 register_log_commands(app)
 
 
