@@ -50,14 +50,21 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.stderr()
 
     def kill(self) -> None:
         self.proc.kill()
         self.proc.wait()
+        self.stderr()
 
     def stderr(self) -> str:
-        assert self.proc.stderr is not None
-        return self.proc.stderr.read().decode(errors="replace") if self.proc.poll() is not None else ""
+        """What the server printed on stderr (once it has exited; the pipe is closed)."""
+        pipe = self.proc.stderr
+        if pipe is None or pipe.closed or self.proc.poll() is None:
+            return ""
+        text = pipe.read().decode(errors="replace")
+        pipe.close()
+        return text
 
 
 def start_server(trail: Path, *args: str, port: int | None = None) -> Server:
@@ -91,6 +98,9 @@ def copy_trail(src: Path, dst: Path) -> Path:
 def build_rich_trail(root: Path) -> Any:
     """The credit trail, audited, judged by two policies, reviewed, deployed, monitored,
     with a drifting window that opened alerts: every panel of the dashboard has data."""
+    from tests.anchor.test_anchoring import _passing_model
+    from tests.monitoring.test_monitoring import stream
+
     from fairtrail import Trail
     from fairtrail.lifecycle.models import resolve_model
     from fairtrail.monitoring import Monitor, setup_monitor
@@ -98,8 +108,6 @@ def build_rich_trail(root: Path) -> Any:
     from fairtrail.policy.gates import deploy
     from fairtrail.policy.packs import pack_path
     from fairtrail.policy.rules import load_policy
-    from tests.anchor.test_anchoring import _passing_model
-    from tests.monitoring.test_monitoring import stream
 
     credit = _passing_model(root)
     with Trail.open(credit.path) as trail:
