@@ -31,6 +31,7 @@ class Server:
     port: int
     proc: subprocess.Popen[bytes]
     args: list[str] = field(default_factory=list)
+    log: str = ""  # what it printed on stderr, once it has exited
 
     @property
     def url(self) -> str:
@@ -62,9 +63,9 @@ class Server:
         pipe = self.proc.stderr
         if pipe is None or pipe.closed or self.proc.poll() is None:
             return ""
-        text = pipe.read().decode(errors="replace")
+        self.log += pipe.read().decode(errors="replace")
         pipe.close()
-        return text
+        return self.log
 
 
 def start_server(trail: Path, *args: str, port: int | None = None) -> Server:
