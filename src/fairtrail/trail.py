@@ -314,13 +314,17 @@ class Trail:
             raise InputError("nothing to record")
         return self.append_admitted([self.admit(e) for e in envelopes])
 
-    def admit(self, envelope: Envelope) -> Admitted:
+    def admit(
+        self, envelope: Envelope, *, verified: Sequence[VerifyingKey] | None = None
+    ) -> Admitted:
         """Check `envelope` against the log's admission rule and the keyring as it is
         now, without appending anything (the server's sequencer admits each request
-        before it joins a group commit)."""
+        before it joins a group commit). `verified` may carry the keys that
+        `verify_envelope` found signing it (checked on other threads, in parallel);
+        keys the keyring no longer trusts are dropped from it."""
         self._sync()
         assert self._keyring is not None
-        accepted = _accept(envelope, self._keyring)
+        accepted = _accept(envelope, self._keyring, verified)
         leaf = envelope.to_json()
         if len(leaf) > MAX_ENTRY_BYTES:
             raise StatementError(
@@ -608,15 +612,23 @@ def _open_store(
     return SqliteStore.open(paths.log_db, writer=writer, create=create, lock_timeout=lock_timeout)
 
 
-def _accept(envelope: Envelope, keyring: Keyring) -> _Accepted:
-    """The log's admission rule for one envelope, against the keyring as it stands."""
+def _accept(
+    envelope: Envelope, keyring: Keyring, verified: Sequence[VerifyingKey] | None = None
+) -> _Accepted:
+    """The log's admission rule for one envelope, against the keyring as it stands.
+
+    `verified`: keys `verify_envelope` already found to sign this envelope. Only those
+    the keyring still trusts count; with none left, the signatures are checked here.
+    """
     if envelope.payload_type != PAYLOAD_TYPE:
         raise StatementError(
             f"envelope payloadType must be {PAYLOAD_TYPE!r}, got {envelope.payload_type!r}"
         )
     statement = Statement.from_json(envelope.payload_bytes)
+    signers = [k for k in verified or () if keyring.by_key(k) is not None]
     try:
-        signers = verify_envelope(envelope, keyring.trusted_keys())
+        if not signers:
+            signers = verify_envelope(envelope, keyring.trusted_keys())
     except SignatureError:
         raise UnknownSignerError(
             "the envelope is not signed by any actor known to this trail"

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable
-from concurrent.futures import Future
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from fairtrail.crypto.dsse import Envelope
+from fairtrail.crypto.dsse import Envelope, verify_envelope
+from fairtrail.crypto.keys import VerifyingKey
 from fairtrail.errors import FairtrailError, StatementError
 from fairtrail.server.tokens import ApiToken
 from fairtrail.trail import Admitted, Receipt, Trail
@@ -34,6 +35,8 @@ T = TypeVar("T")
 
 #: at most this many envelopes are committed in one group
 MAX_GROUP = 5000
+#: threads checking a group's signatures (Ed25519 verification releases the GIL)
+VERIFY_THREADS = 2
 
 
 class AuthorizationError(FairtrailError):
@@ -62,6 +65,7 @@ class TrailWorker:
     def __init__(self, trail: Trail) -> None:
         self._trail = trail
         self._jobs: queue.Queue[_Append | _Call | None] = queue.Queue()
+        self._verifiers = ThreadPoolExecutor(VERIFY_THREADS, thread_name_prefix="fairtrail-verify")
         self._thread = threading.Thread(target=self._run, name="fairtrail-sequencer", daemon=True)
         self.groups = 0  # committed groups, for tests and the status page
         self._thread.start()
@@ -77,10 +81,13 @@ class TrailWorker:
         return job.future
 
     def close(self) -> None:
-        """Finish the queued jobs, then stop the thread and close the trail."""
+        """Finish the queued jobs, close the trail on its own thread (its SQLite handles
+        belong to it), then stop."""
+        closed = self.call(lambda trail: trail.close())
         self._jobs.put(None)
         self._thread.join()
-        self._trail.close()
+        self._verifiers.shutdown()
+        closed.result()
 
     # ------------------------------------------------------------------ thread
 
@@ -107,15 +114,37 @@ class TrailWorker:
                 count += len(nxt.envelopes)
             self._commit(group)
 
+    def _presign(self, group: list[_Append]) -> list[list[list[VerifyingKey] | None]]:
+        """Every envelope's signers, checked on the verifier threads against the keyring
+        as it is now (None where none verified: admission then says why)."""
+        keys = self._trail.keyring.trusted_keys()
+        flat = [e for job in group for e in job.envelopes]
+        found = list(self._verifiers.map(lambda e: _signers(e, keys), flat, chunksize=64))
+        out, pos = [], 0
+        for job in group:
+            out.append(found[pos : pos + len(job.envelopes)])
+            pos += len(job.envelopes)
+        return out
+
     def _commit(self, group: list[_Append]) -> None:
         admitted: list[tuple[_Append, list[Admitted]]] = []
-        for job in group:
+        try:
+            presigned = self._presign(group)
+        except BaseException:  # the keyring could not be read: admission will say why
+            presigned = [[None] * len(job.envelopes) for job in group]
+        fresh = True  # no keyring change in this group yet: presigned keys still hold
+        for job, signers in zip(group, presigned, strict=True):
             try:
-                checked = [self._admit(e, job.token) for e in job.envelopes]
+                self._check_token(job.token)
+                checked = [
+                    self._admit(e, job.token, s if fresh else None)
+                    for e, s in zip(job.envelopes, signers, strict=True)
+                ]
             except BaseException as exc:  # this request alone fails
                 job.future.set_exception(exc)
                 continue
             if any(a.changes_keyring for a in checked):
+                fresh = False
                 self._write(admitted)  # everything admitted before the change
                 admitted = []
                 if len(checked) > 1:
@@ -128,21 +157,28 @@ class TrailWorker:
             admitted.append((job, checked))
         self._write(admitted)
 
-    def _admit(self, envelope: Envelope, token: ApiToken) -> Admitted:
+    def _admit(
+        self, envelope: Envelope, token: ApiToken, verified: Sequence[VerifyingKey] | None
+    ) -> Admitted:
+        """Admit one envelope of a request whose token `_check_token` accepted."""
         trail = self._trail
-        admitted = trail.admit(envelope)
-        actor = trail.keyring.get(token.actor)
-        if actor is None or not actor.has(token.role):
-            raise AuthorizationError(
-                f"token {token.id} is for {token.actor} as {token.role.value}, which the "
-                "keyring no longer grants"
-            )
+        admitted = trail.admit(envelope, verified=verified)
         signer = admitted.signer or trail.config.admin_name
         if signer != token.actor:
             raise AuthorizationError(
                 f"the envelope is signed by {signer}, but token {token.id} is {token.actor}'s"
             )
         return admitted
+
+    def _check_token(self, token: ApiToken) -> None:
+        """The token's actor must hold the token's role now (a revoked role is refused
+        from the next request on)."""
+        actor = self._trail.keyring.get(token.actor)
+        if actor is None or not actor.has(token.role):
+            raise AuthorizationError(
+                f"token {token.id} is for {token.actor} as {token.role.value}, which the "
+                "keyring no longer grants"
+            )
 
     def _write(self, admitted: list[tuple[_Append, list[Admitted]]]) -> None:
         if not admitted:
@@ -159,6 +195,13 @@ class TrailWorker:
         for job, checked in admitted:
             job.future.set_result(receipts[pos : pos + len(checked)])
             pos += len(checked)
+
+
+def _signers(envelope: Envelope, keys: list[VerifyingKey]) -> list[VerifyingKey] | None:
+    try:
+        return verify_envelope(envelope, keys)
+    except Exception:
+        return None
 
 
 def _settle(future: Future[Any], fn: Callable[[Trail], Any], trail: Trail) -> None:
