@@ -52,6 +52,7 @@ bench: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python -W ignore bench/bench_bundle.py
 	$(BIN)/python -W ignore bench/bench_decisions.py --decisions 1000000
 	$(BIN)/python -W ignore bench/bench_monitor.py
+	$(BIN)/python -W ignore bench/bench_server.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis

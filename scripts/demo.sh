@@ -193,7 +193,61 @@ w1=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["witnesses"][
 (cd "$work" && env -u FAIRTRAIL_TRAIL "$ft" verify-bundle credit.bundle.json --trusted-key "$vkey" \
   --trusted-key "$w1" --require-witnesses 1)
 
-step "14. A statement signed by a stranger is refused, and nothing is written"
+step "14. Share the trail: fairtrail serve; a pipeline writes with its token, anyone proves over HTTP; the auditor's report"
+port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mo_token=$("$ft" token create mo --role ml-engineer)
+"$ft" serve --port "$port" 2> "$work/serve.log" &
+serve_pid=$!
+pids+=("$serve_pid")
+"$py" - "$port" "$mo_token" "$FAIRTRAIL_TRAIL" <<'PY'
+import base64, json, sys, time, urllib.error, urllib.request
+from pathlib import Path
+from fairtrail.crypto import SigningKey, sign_envelope
+from fairtrail.log import merkle
+from fairtrail.log.checkpoint import open_checkpoint, parse_vkey
+from fairtrail.statements import PAYLOAD_TYPE, Statement
+
+port, token, trail = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+base = f"http://127.0.0.1:{port}/api/v1"
+def get(path):
+    with urllib.request.urlopen(base + path, timeout=10) as r:
+        return r.read()
+for _ in range(300):  # wait until the server answers
+    try:
+        info = json.loads(get("/log")); break
+    except OSError:
+        time.sleep(0.1)
+mo = SigningKey.load(trail / "keys" / "mo.key")
+envs = [sign_envelope(PAYLOAD_TYPE, Statement.from_dict({
+    "_type": "https://in-toto.io/Statement/v1",
+    "subject": [{"name": f"nightly-eval-{i}", "digest": {"sha256": f"{i:064x}"}}],
+    "predicateType": "https://example.com/ci-note/v1", "predicate": {"run": i}}).to_json(), [mo]).to_dict()
+    for i in range(100)]
+req = urllib.request.Request(base + "/entries", json.dumps({"envelopes": envs}).encode(),
+                             {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+entries = json.loads(urllib.request.urlopen(req, timeout=30).read())["entries"]
+print(f"POST /api/v1/entries: 100 statements signed by mo appended at {entries[0]['index']}..{entries[-1]['index']} in one batch")
+try:
+    urllib.request.urlopen(urllib.request.Request(base + "/entries", json.dumps(envs[0]).encode()), timeout=10)
+except urllib.error.HTTPError as e:
+    print(f"the same without a token: HTTP {e.code}")
+last = entries[-1]
+while json.loads(get("/log"))["checkpoint_size"] <= last["index"]:
+    time.sleep(0.2)  # the server signs a checkpoint every second while the log grows
+body, _ = open_checkpoint(get("/checkpoint"), [parse_vkey(info["vkey"])])
+proof = json.loads(get(f"/proofs/inclusion?index={last['index']}&size={body.size}"))
+merkle.verify_inclusion(bytes.fromhex(last["leaf_hash"]), last["index"], body.size,
+                        [base64.b64decode(h) for h in proof["hashes"]], body.root)
+print(f"GET /api/v1/proofs/inclusion: entry {last['index']} proved against the signed checkpoint of size {body.size}")
+models = json.loads(get("/models"))
+print("GET /api/v1/models: " + ", ".join(f"{m['name']} is {m['badge']}" for m in models))
+with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as r:
+    print(f"dashboard at http://127.0.0.1:{port}/ answers {r.status}")
+PY
+kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true
+"$ft" report credit-model -o "$work/credit-model-report.html"
+
+step "15. A statement signed by a stranger is refused, and nothing is written"
 cat > "$work/model.json" <<JSON
 {"_type": "https://in-toto.io/Statement/v1",
  "subject": [{"name": "backdoored.skops", "digest": {"sha256": "$(printf '%064d' 0)"}}],
@@ -202,7 +256,7 @@ JSON
 "$py" -c 'from fairtrail.crypto import SigningKey; from pathlib import Path; SigningKey.generate().save(Path("'"$work"'/stranger.key"))'
 if "$ft" record "$work/model.json" --key "$work/stranger.key"; then echo "UNEXPECTED: accepted"; exit 1; fi
 
-step "15. Tamper with a copy of the trail: rewrite entry 3 (the dataset) in the database"
+step "16. Tamper with a copy of the trail: rewrite entry 3 (the dataset) in the database"
 cp -r "$work/trail" "$work/tampered"
 "$py" - "$work/tampered/log.db" <<'PY'
 import base64, json, sqlite3, struct, sys
@@ -225,4 +279,4 @@ rc=$?
 set -e
 echo "verify exit code: $rc (3 = tampering found)"
 test "$rc" -eq 3
-printf '\n\033[1mDemo finished: the model was audited, judged by the EU AI Act pack, approved by two reviewers and by 2 of 2 auditors on chain, then deployed; the checkpoint was cosigned by two witnesses and anchored; a decision was traced back to its model, data and approvals and its input erased, its proof intact; production monitoring caught one group being refused, opened alerts, re-audited the model and made its deployment non-compliant; a failing fairness rule blocked the next deployment; the trail verifies, and the tampered copy is caught at entry 3.\033[0m\n'
+printf '\n\033[1mDemo finished: the model was audited, judged by the EU AI Act pack, approved by two reviewers and by 2 of 2 auditors on chain, then deployed; the checkpoint was cosigned by two witnesses and anchored; a decision was traced back to its model, data and approvals and its input erased, its proof intact; production monitoring caught one group being refused, opened alerts, re-audited the model and made its deployment non-compliant; a failing fairness rule blocked the next deployment; a pipeline wrote through the server with its token and the auditor got a report; the trail verifies, and the tampered copy is caught at entry 3.\033[0m\n'

@@ -243,3 +243,22 @@ def test_errors_never_show_internals(server: Server) -> None:
     assert r.status_code == 400
     for text in (r.text, server.get("/api/v1/models/x:y/lineage").text):
         assert "Traceback" not in text and "sqlite" not in text.lower() and "/tmp" not in text
+
+
+def test_the_server_signs_checkpoints_over_what_it_appended(server: Server) -> None:
+    import time
+
+    secret = token(server.trail, "admin", Role.ADMIN)[1]
+    admin = SigningKey.load(server.trail / "keys" / "admin.key")
+    r = server.post("/api/v1/entries", json={"envelopes": [note(i, admin) for i in range(3)]},
+                    headers=auth(secret))  # fmt: skip
+    last = r.json()["entries"][-1]
+    deadline = time.monotonic() + 10
+    while server.get("/api/v1/log").json()["checkpoint_size"] <= last["index"]:
+        assert time.monotonic() < deadline, "no checkpoint within 10 s"
+        time.sleep(0.2)
+    info = server.get("/api/v1/log").json()
+    body, _ = open_checkpoint(server.get("/api/v1/checkpoint").content, [parse_vkey(info["vkey"])])
+    p = server.get(f"/api/v1/proofs/inclusion?index={last['index']}&size={body.size}").json()
+    merkle.verify_inclusion(bytes.fromhex(last["leaf_hash"]), last["index"], body.size,
+                            [base64.b64decode(h) for h in p["hashes"]], body.root)  # fmt: skip

@@ -34,6 +34,10 @@ def serve(
     witness: Annotated[
         Path | None, typer.Option(help="Also serve this witness folder at /witness/.")
     ] = None,
+    checkpoint_interval: Annotated[
+        float, typer.Option(help="Sign a checkpoint this often (s) when the log grew; 0: never.",
+                            min=0)  # fmt: skip
+    ] = 1.0,
 ) -> None:
     """Serve the trail: REST API under /api/v1, the dashboard at /, OpenAPI at /openapi.json.
     The server is the trail's one writer while it runs."""
@@ -53,7 +57,7 @@ def serve(
             raise ConfigError(f"{db} is not this trail's log (it is {_log_of(config, paths)})")
     app = create_app(ServerConfig(
         trail=paths.root, rate_limit=rate_limit, burst=burst, max_body=max_body,
-        lock_timeout=STATE.wait, witness=witness,
+        lock_timeout=STATE.wait, witness=witness, checkpoint_interval=checkpoint_interval,
     ))  # fmt: skip
     STATE.err.print(
         f"fairtrail serving {config.origin} on http://{host}:{port}/ "

@@ -9,6 +9,7 @@ message; anything else becomes a 5xx whose body names no path, SQL or stack fram
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -54,6 +55,9 @@ class ServerConfig:
     lock_timeout: float = 0.0
     #: a witness folder (`fairtrail witness init`) to serve at /witness/add-checkpoint
     witness: Path | None = None
+    #: sign a checkpoint this often (seconds) when the log has grown; 0: never (the
+    #: server holds the writer lock, so `fairtrail checkpoint` cannot run beside it)
+    checkpoint_interval: float = 1.0
 
 
 def _error_response(exc: Exception) -> JSONResponse:
@@ -82,6 +86,12 @@ def _error_response(exc: Exception) -> JSONResponse:
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:500]
+
+
+def _checkpoint_if_grown(trail: Trail) -> None:
+    latest = trail.store.latest_checkpoint()
+    if latest is None or latest.size < trail.store.size:
+        trail.checkpoint()
 
 
 def _warm_up(trail: Trail) -> None:
@@ -113,9 +123,20 @@ def create_app(config: ServerConfig) -> FastAPI:
 
         witness = Witness(config.witness)
 
+    async def checkpoints() -> None:
+        while True:
+            await asyncio.sleep(config.checkpoint_interval)
+            try:
+                await asyncio.wrap_future(worker.call(_checkpoint_if_grown))
+            except Exception as exc:  # reported, and tried again next time
+                _log.error("could not sign a checkpoint: %s", exc)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(checkpoints()) if config.checkpoint_interval > 0 else None
         yield
+        if task is not None:
+            task.cancel()
         worker.close()
         reader.close()
         tokens.close()
