@@ -12,13 +12,14 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from fairtrail.anchor.devnode import free_port
 
 
 def _bindir() -> Path | None:
@@ -28,11 +29,6 @@ def _bindir() -> Path | None:
     initdb = shutil.which("initdb")
     return Path(initdb).parent if initdb else None
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -77,7 +73,7 @@ def run_postgres() -> Iterator[PostgresServer]:
         os.chown(sockets, pwd.getpwnam(user).pw_uid, -1)
     else:
         sockets.mkdir()
-    port = _free_port()
+    port = free_port()
     options = f"-h 127.0.0.1 -p {port} -k {sockets} -c max_connections=200 -c fsync=on"
     try:
         subprocess.run(

@@ -61,7 +61,7 @@ def models_overview(trail: Trail) -> list[dict[str, Any]]:
         refs[f"{alg}:{value}"] = index
     out = []
     for ref in sorted(refs, key=lambda r: -refs[r]):
-        record = resolve_model(trail, ref)
+        record = resolve_model(trail, ref, files=False)
         status = gates.status(trail, record)
         alerts = _open_alerts(trail, record)
         ev = status["evaluation"]

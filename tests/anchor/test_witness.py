@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +16,7 @@ import pytest
 import requests
 
 from fairtrail import Trail
+from fairtrail.anchor.devnode import free_port
 from fairtrail.anchor.witness import Witness, init_witness
 from fairtrail.log import merkle
 from fairtrail.log.checkpoint import (
@@ -152,11 +152,6 @@ def test_concurrent_submissions_never_roll_the_state_back(trail: Trail, witness:
 # ------------------------------------------------------------- real processes
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @pytest.fixture
 def two_witnesses(tmp_path: Path) -> list[tuple[str, str, str, Path]]:
@@ -169,7 +164,7 @@ def two_witnesses(tmp_path: Path) -> list[tuple[str, str, str, Path]]:
             [sys.executable, "-m", "fairtrail", "witness", "init", str(folder), "--name", name],
             capture_output=True, text=True, check=True,
         ).stdout.strip()  # fmt: skip
-        found.append((name, vkey, f"http://127.0.0.1:{_free_port()}", folder))
+        found.append((name, vkey, f"http://127.0.0.1:{free_port()}", folder))
     return found
 
 

@@ -80,6 +80,7 @@ def test_bad_reads_are_one_line_4xx(server: Server) -> None:
         ("/api/v1/proofs/inclusion?index=-1&size=3", 422), ("/api/v1/models/nope/bundle", 404),
         ("/api/v1/statements?subject=md5:00", 400), ("/api/v1/models/..%2Fetc/lineage", 404),
         ("/api/v1/proofs/consistency?old=9&new=3", 400), ("/models/README.md", 404),
+        ("/api/v1/models/pyproject.toml", 404), ("/api/v1/models/sha256:00", 404),
     ]:  # fmt: skip
         r = server.get(path)
         assert r.status_code == status, (path, r.text)
@@ -143,6 +144,9 @@ def test_bodies_are_bounded_and_floods_get_429(rich_trail: Path) -> None:
         secret = token(rich_trail, "admin", Role.ADMIN)[1]
         big = s.post("/api/v1/entries", data=b"x" * 5000, headers=auth(secret))
         assert big.status_code == 413
+        chunked = s.post("/api/v1/entries", data=iter([b"x" * 3000, b"x" * 3000]),
+                         headers=auth(secret))  # fmt: skip
+        assert chunked.status_code == 413 and "request body over" in chunked.json()["error"]
         codes = [s.get("/api/v1/log").status_code for _ in range(20)]
         assert codes.count(429) >= 10 and codes[0] == 200
         r = s.get("/api/v1/log")
@@ -262,3 +266,61 @@ def test_the_server_signs_checkpoints_over_what_it_appended(server: Server) -> N
     p = server.get(f"/api/v1/proofs/inclusion?index={last['index']}&size={body.size}").json()
     merkle.verify_inclusion(bytes.fromhex(last["leaf_hash"]), last["index"], body.size,
                             [base64.b64decode(h) for h in p["hashes"]], body.root)  # fmt: skip
+
+
+def test_the_server_hosts_a_witness_for_other_logs(rich_trail: Path, tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from tests.cli.test_cli import ft
+
+    other = tmp_path / "other"
+    assert ft(other, "init", "--origin", "other.example/log").returncode == 0
+    folder = tmp_path / "w"
+    vkey = subprocess.run(
+        [sys.executable, "-m", "fairtrail", "witness", "init", str(folder),
+         "--name", "w.example/1"], capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    log_vkey = json.loads((other / "fairtrail.json").read_text())["log_vkey"]
+    assert ft(other, "witness", "trust", str(folder), log_vkey).returncode == 0
+    s = start_server(rich_trail, "--witness", str(folder))
+    try:
+        assert s.get("/witness/vkey").text.strip() == vkey
+        r = ft(other, "witness", "add", "w.example/1", "--vkey", vkey, "--url", s.url + "/witness")
+        assert r.returncode == 0, r.stderr
+        r = ft(other, "checkpoint", "--witness", "w.example/1")
+        assert r.returncode == 0, r.stderr
+        assert "— w.example/1" in r.stdout
+    finally:
+        s.stop()
+
+
+def test_a_client_that_goes_away_loses_nothing_acknowledged(server: Server) -> None:
+    import json
+    import time
+
+    secret = token(server.trail, "admin", Role.ADMIN)[1]
+    admin = SigningKey.load(server.trail / "keys" / "admin.key")
+    size = server.get("/api/v1/log").json()["size"]
+
+    def raw(body: bytes, send: int) -> None:
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            head = (f"POST /api/v1/entries HTTP/1.1\r\nHost: x\r\n"
+                    f"Authorization: Bearer {secret}\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n")  # fmt: skip
+            sock.sendall(head.encode() + body[:send])
+        # closed here: before the answer (and, with send < len(body), mid-body)
+
+    body = json.dumps({"envelopes": [note(70 + i, admin) for i in range(10)]}).encode()
+    raw(body, len(body) // 2)  # gone mid-body: nothing may be recorded
+    time.sleep(1.0)
+    assert server.get("/api/v1/log").json()["size"] == size
+    raw(body, len(body))  # gone before the answer: the batch lands once, whole
+    deadline = time.monotonic() + 10
+    while server.get("/api/v1/log").json()["size"] == size and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    assert server.get("/api/v1/log").json()["size"] == size + 10
+    found = server.get(f"/api/v1/statements?subject=sha256:{70:064x}").json()
+    assert len(found) == 1

@@ -28,6 +28,7 @@ __all__ = [
     "Anvil",
     "anvil_binary",
     "anvil_dev_key",
+    "free_port",
     "run_anvil",
 ]
 
@@ -73,7 +74,8 @@ class Anvil:
         return reply["result"]
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for nodes and servers started on loopback)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
@@ -87,7 +89,7 @@ def run_anvil(*extra: str, timeout: float = 20.0) -> Iterator[Anvil]:
         raise FileNotFoundError("anvil is not installed: run `npm ci` in the repository")
     last: Exception | None = None
     for _ in range(3):  # the port may be taken between picking and binding
-        port = _free_port()
+        port = free_port()
         proc = subprocess.Popen(
             [str(binary), "--host", "127.0.0.1", "--port", str(port), "--silent", *extra],
             stdout=subprocess.DEVNULL,

@@ -66,12 +66,16 @@ class ModelRecord:
         return f"{alg}:{value}"
 
 
-def resolve_model(trail: Trail, ref: str | os.PathLike[str]) -> ModelRecord:
+def resolve_model(
+    trail: Trail, ref: str | os.PathLike[str], *, files: bool = True
+) -> ModelRecord:
     """The latest Model statement for a model file or folder, an `ALG:HEX` digest, or a
-    model name. A file is fingerprinted, so a changed artifact never matches."""
+    model name. A file is fingerprinted, so a changed artifact never matches. With
+    `files=False` (the server: a reference comes from a request) the file system is
+    never looked at, only digests and names."""
     text = str(ref)
     path = Path(text)
-    if path.exists():
+    if files and path.exists():
         alg, value = next(iter(fingerprint(path).subject_digest.items()))
         what = f"{path.name} ({alg}:{value[:16]}…)"
     elif ":" in text:
