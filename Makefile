@@ -33,7 +33,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/mypy
 
-# Debian's PostgreSQL and Chromium for the server store and dashboard tests.
+# Debian's PostgreSQL, Chromium, Pango and poppler for the server store, dashboard and report tests.
 system-deps:
 	@bash scripts/system-deps.sh
 

@@ -40,7 +40,7 @@ def test_report_holds_the_evidence_and_its_bundle_verifies(
 def test_server_commands_refuse_bad_input_in_one_line(rich_trail: Path, tmp_path: Path) -> None:
     size = Trail.open(rich_trail, writable=False).store.size
     assert_user_error(ft(rich_trail, "report", "nope", "-o", str(tmp_path / "r.html")), 2, "nope")
-    assert_user_error(ft(rich_trail, "report", "credit-model", "-o", str(tmp_path / "r.pdf")), 2,
+    assert_user_error(ft(rich_trail, "report", "credit-model", "-o", str(tmp_path / "r.txt")), 2,
                       "HTML")  # fmt: skip
     assert_user_error(ft(rich_trail, "report", "credit-model", "-o", "/no/such/dir/r.html"), 2,
                       "no folder")  # fmt: skip
@@ -58,3 +58,21 @@ def test_server_commands_refuse_bad_input_in_one_line(rich_trail: Path, tmp_path
     assert ft(rich_trail, "token", "revoke", token_id).returncode == 0
     assert_user_error(ft(rich_trail, "token", "revoke", token_id), 2, "already revoked")
     assert Trail.open(rich_trail, writable=False).store.size == size  # nothing recorded
+
+
+def test_report_as_pdf(rich_trail: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    out = tmp_path / "report.pdf"
+    r = ft(rich_trail, "report", "credit-model", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes().startswith(b"%PDF-")
+    assert (tmp_path / "report.pdf.bundle.json").is_file()
+    info = subprocess.run(["pdfinfo", str(out)], capture_output=True, text=True, check=True)
+    pages = int(re.search(r"Pages:\s+(\d+)", info.stdout)[1])  # type: ignore[index]
+    assert pages >= 3
+    text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True,
+                          check=True).stdout  # fmt: skip
+    for words in ["Model card", "EU AI Act Annex IV mapping", "production-demographic-parity",
+                  "How to verify every claim here offline"]:  # fmt: skip
+        assert words in text, words

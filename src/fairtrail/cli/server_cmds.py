@@ -123,7 +123,7 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="The token's id.")
 
 def report(
     model: Annotated[str, typer.Argument(help="The model: a file, name or ALG:HEX.")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="The HTML report to write.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="The report: FILE.html or FILE.pdf.")],
 ) -> None:
     """Write an audit report (model card, provenance, training, fairness tables and charts,
     reviews, policy results with citations, EU AI Act Annex IV mapping, monitoring, how to
@@ -131,8 +131,8 @@ def report(
     from fairtrail.lifecycle.models import resolve_model
     from fairtrail.report import write_report
 
-    if out.suffix.lower() not in (".html", ".htm"):
-        raise InputError("the report is HTML: name it FILE.html")
+    if out.suffix.lower() not in (".html", ".htm", ".pdf"):
+        raise InputError("the report is HTML or PDF: name it FILE.html or FILE.pdf")
     if not out.parent.is_dir():
         raise InputError(f"no folder {out.parent} to write the report in")
     with STATE.open(writable=False) as trail:

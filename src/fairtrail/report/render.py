@@ -114,9 +114,9 @@ def model_context(trail: Trail, overview: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_report(trail: Trail, model: ModelRecord, path: Path) -> tuple[Path, list[int]]:
-    """Write the standalone HTML audit report and the evidence bundle beside it
-    (`<path>.bundle.json`); returns the bundle's path and the entries left out of it
-    because they are not under a checkpoint yet."""
+    """Write the standalone audit report (HTML, or PDF for a `.pdf` path) and the
+    evidence bundle beside it (`<path>.bundle.json`); returns the bundle's path and the
+    entries left out of it because they are not under a checkpoint yet."""
     from fairtrail.evidence import export_bundle
     from fairtrail.overview import model_overview
 
@@ -128,9 +128,31 @@ def write_report(trail: Trail, model: ModelRecord, path: Path) -> tuple[Path, li
         generated=datetime.now(UTC).isoformat(timespec="seconds"),
         **model_context(trail, overview),
     )  # fmt: skip
+    data = _pdf(html) if path.suffix.lower() == ".pdf" else html.encode("utf-8")
     _atomic_write(bundle_path, json.dumps(bundle, indent=1).encode())
-    _atomic_write(path, html.encode("utf-8"))
+    _atomic_write(path, data)
     return bundle_path, left_out
+
+
+def _pdf(html: str) -> bytes:
+    """The report as PDF, by WeasyPrint (a maintained HTML/CSS to PDF renderer). It is
+    given a URL fetcher that refuses every URL, so nothing named in a record (or in the
+    page) is ever fetched while rendering; the page needs none."""
+    try:
+        import weasyprint
+    except ImportError:
+        from fairtrail.errors import InputError
+
+        raise InputError("PDF reports need WeasyPrint: pip install 'fairtrail[report]'") from None
+    except OSError as exc:  # WeasyPrint needs Pango (Debian: libpango-1.0-0, libpangoft2-1.0-0)
+        from fairtrail.errors import InputError
+
+        raise InputError(f"PDF reports need Pango, which could not be loaded: {exc}") from None
+
+    def refuse(url: str, *args: Any, **kwargs: Any) -> Any:
+        raise ValueError(f"the report fetches nothing ({url[:60]})")
+
+    return bytes(weasyprint.HTML(string=html, url_fetcher=refuse).write_pdf())
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
