@@ -373,6 +373,7 @@ class Trail:
         signer: SigningKey | None = None,
         code_dir: str | os.PathLike[str] | None = None,
         artifact_dir: str | os.PathLike[str] | None = None,
+        code_license: str | None = None,
     ) -> Run:
         """A training run to use as `with trail.run(...) as run:` (see lifecycle/runs.py).
 
@@ -390,6 +391,7 @@ class Trail:
             seed=seed,
             code_dir=Path(code_dir) if code_dir is not None else None,
             artifact_dir=Path(artifact_dir) if artifact_dir is not None else None,
+            code_license=code_license,
         )
 
     def indices_of_type(self, predicate_type: str) -> list[int]:

@@ -23,7 +23,9 @@ def rule(expr: str, rid: str = "r", severity: str = "error") -> dict[str, Any]:
 
 
 def test_packs_load_and_every_rule_cites() -> None:
-    assert packs() == ["eu-ai-act-high-risk", "nist-ai-rmf-measure", "production-monitoring"]
+    assert packs() == [
+        "eu-ai-act-high-risk", "licensing", "nist-ai-rmf-measure", "production-monitoring",
+    ]  # fmt: skip
     eu = load_policy(pack_path("eu-ai-act-high-risk")).doc
     cited = " ".join(r.cite or "" for r in eu.rules)
     for article in ("Art. 10", "Art. 12", "Art. 14", "Art. 15", "Annex IV"):
@@ -33,6 +35,8 @@ def test_packs_load_and_every_rule_cites() -> None:
     assert all(r.cite for r in eu.rules)
     monitoring = load_policy(pack_path("production-monitoring")).doc
     assert all(r.cite and "monitoring.latest" in r.expr for r in monitoring.rules)
+    licensing = load_policy(pack_path("licensing")).doc
+    assert all(r.cite and "licences." in r.expr for r in licensing.rules)
 
 
 @pytest.mark.parametrize(

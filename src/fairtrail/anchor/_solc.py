@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +24,7 @@ __all__ = ["CONTRACTS", "SOLC_VERSION", "EVM_VERSION", "compile_contracts", "sol
 
 SOLC_VERSION = "0.8.37"
 EVM_VERSION = "prague"
-CONTRACTS = ("FairtrailAnchor", "AuditRegistry")
+CONTRACTS = ("FairtrailAnchor", "AuditRegistry", "RoyaltySplit")
 _HERE = Path(__file__).resolve().parent / "contracts"
 ARTIFACTS = _HERE / "artifacts.json"
 
@@ -33,13 +35,36 @@ def solcjs_path(root: Path | None = None) -> Path:
     return root / "node_modules" / ".bin" / "solcjs"
 
 
-def standard_input() -> dict[str, Any]:
+_IMPORT = re.compile(r'^\s*import\s+(?:\{[^}]*\}\s+from\s+)?"([^"]+)"\s*;', re.MULTILINE)
+
+
+def _library_sources(sources: dict[str, str], root: Path) -> dict[str, str]:
+    """Every library file the sources import (`@openzeppelin/...`, from `npm ci`'s
+    node_modules), followed through their own imports, keyed by import path."""
+    found: dict[str, str] = {}
+    todo = [(name, text) for name, text in sources.items()]
+    while todo:
+        name, text = todo.pop()
+        for target in _IMPORT.findall(text):
+            if target.startswith("."):  # relative to the importing library file
+                target = posixpath.normpath(posixpath.join(posixpath.dirname(name), target))
+            if target in found or target in sources:
+                continue
+            path = root / "node_modules" / target
+            if not target.startswith("@openzeppelin/contracts/") or not path.is_file():
+                raise SystemExit(f"{name} imports {target}, not found: run `npm ci` first")
+            found[target] = path.read_text("utf-8")
+            todo.append((target, found[target]))
+    return found
+
+
+def standard_input(root: Path | None = None) -> dict[str, Any]:
+    root = root or Path(__file__).resolve().parents[3]
+    own = {f"{name}.sol": (_HERE / f"{name}.sol").read_text("utf-8") for name in CONTRACTS}
+    sources = {**own, **dict(sorted(_library_sources(own, root).items()))}
     return {
         "language": "Solidity",
-        "sources": {
-            f"{name}.sol": {"content": (_HERE / f"{name}.sol").read_text("utf-8")}
-            for name in CONTRACTS
-        },
+        "sources": {name: {"content": text} for name, text in sources.items()},
         "settings": {
             "evmVersion": EVM_VERSION,
             "optimizer": {"enabled": True, "runs": 200},
@@ -81,10 +106,16 @@ def compile_contracts(solcjs: Path | None = None) -> dict[str, Any]:
             "bytecode": "0x" + unit["evm"]["bytecode"]["object"],
             "source_sha256": hashlib.sha256(source).hexdigest(),
         }
+    libraries = {
+        name: hashlib.sha256(unit["content"].encode("utf-8")).hexdigest()
+        for name, unit in spec["sources"].items()
+        if name.startswith("@")
+    }
     return {
         "compiler": version,
         "settings": spec["settings"],
         "contracts": contracts,
+        "libraries": libraries,
     }
 
 

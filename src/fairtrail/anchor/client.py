@@ -149,7 +149,8 @@ class ChainClient:
         self._chain_checked = True
 
     def contract(self, kind: str, address: str | None = None) -> Contract:
-        """The deployed contract `kind` ('FairtrailAnchor' or 'AuditRegistry')."""
+        """The deployed contract `kind` ('FairtrailAnchor' or 'AuditRegistry' from the
+        configuration; any kind, 'RoyaltySplit' among them, at `address`)."""
         if address is None:
             address = (
                 self.config.anchor_contract
@@ -257,17 +258,19 @@ class ChainClient:
         gas: int | None = None,
         *,
         check_funds: bool = True,
+        value: int = 0,
     ) -> SignedTx:
-        """Simulate, then sign `call` with `nonce` (nothing is sent)."""
+        """Simulate, then sign `call` with `nonce` (nothing is sent); `value` wei go with it."""
         fees = fees or self.fees()
         sender = account.address
         if gas is None:
+            simulated: Any = {"from": sender, "value": value}
             estimate = self.rpc(
-                "simulating the transaction", lambda: call.estimate_gas({"from": sender})
+                "simulating the transaction", lambda: call.estimate_gas(simulated)
             )
             gas = estimate + estimate // 5
         if check_funds:
-            self.check_funds(sender, gas * fees.max_fee)
+            self.check_funds(sender, gas * fees.max_fee + value)
         params: Any = {
             "from": sender,
             "nonce": nonce,
@@ -275,6 +278,7 @@ class ChainClient:
             "maxFeePerGas": fees.max_fee,
             "maxPriorityFeePerGas": fees.priority_fee,
             "chainId": self.config.chain_id,
+            "value": value,
         }
         tx: Any = call.build_transaction(params)
         signed = account.sign_transaction(tx)
@@ -286,7 +290,7 @@ class ChainClient:
         if balance < needed:
             raise ChainError(
                 f"chain {self.config.name}: {sender} has {balance / 10**18:.6f} ETH, needs up to "
-                f"{needed / 10**18:.6f} for gas; fund it"
+                f"{needed / 10**18:.6f} (gas and any value sent); fund it"
             )
 
     def broadcast(self, tx: SignedTx) -> None:
@@ -324,9 +328,11 @@ class ChainClient:
                 )
             time.sleep(poll)
 
-    def transact(self, call: ContractFunction, account: LocalAccount) -> dict[str, Any]:
+    def transact(
+        self, call: ContractFunction, account: LocalAccount, *, value: int = 0
+    ) -> dict[str, Any]:
         """Simulate, sign, send and wait for one transaction; raise if it reverted."""
-        tx = self.prepare(call, account, self.nonce(account.address))
+        tx = self.prepare(call, account, self.nonce(account.address), value=value)
         self.broadcast(tx)
         receipt = self.wait(tx.tx_hash)
         if receipt["status"] != 1:

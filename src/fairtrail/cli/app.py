@@ -19,6 +19,7 @@ from fairtrail.cli._context import STATE
 from fairtrail.cli.audit_cmds import audit_app
 from fairtrail.cli.bundle_cmds import export, verify_bundle
 from fairtrail.cli.chain_cmds import anchor_app, approve, chain_app, witness_app
+from fairtrail.cli.collab_cmds import contribute, contributors, licences, royalties_app
 from fairtrail.cli.dataset_cmds import dataset_app
 from fairtrail.cli.decision_cmds import decisions_app
 from fairtrail.cli.keys import keys_app
@@ -84,6 +85,10 @@ app.command("verify-bundle")(verify_bundle)
 app.command("serve")(serve)
 app.add_typer(token_app, name="token")
 app.command("report")(report)
+app.command("contribute")(contribute)
+app.command("contributors")(contributors)
+app.command("licences")(licences)
+app.add_typer(royalties_app, name="royalties")
 register_log_commands(app)
 
 

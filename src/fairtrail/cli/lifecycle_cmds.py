@@ -41,6 +41,14 @@ def model_add(
     signature: Annotated[
         Path | None, typer.Option(help="Where to write the OpenSSF signature.")
     ] = None,
+    license: Annotated[str | None, typer.Option(help="The model's SPDX licence.")] = None,
+    use: Annotated[
+        str | None, typer.Option(help="Intended use: commercial, non-commercial or research.")
+    ] = None,
+    parent: Annotated[
+        list[str] | None,
+        typer.Option(help="A recorded model this one was fine-tuned from or merged out of."),
+    ] = None,
     actor: ActorOpt = None,
     key: KeyOpt = None,
 ) -> None:
@@ -56,7 +64,10 @@ def model_add(
             private, public = model_signing_key(trail, who)
             openssf = sign_model(path, private, public, sig_path)
         try:
-            receipt = record_model(trail, path, signer, name=name, fmt=fmt, openssf=openssf)
+            receipt = record_model(
+                trail, path, signer, name=name, fmt=fmt, openssf=openssf, license=license,
+                use=use, parents=parent or [],
+            )  # fmt: skip
         except BaseException:
             if openssf is not None:
                 sig_path.unlink(missing_ok=True)  # nothing recorded: no orphan signature
@@ -84,6 +95,9 @@ def run_record(
     model: Annotated[list[Path] | None, typer.Option(help="Output model artifact.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed used.")] = None,
     code: Annotated[Path | None, typer.Option(help="Code folder (git) [default: here].")] = None,
+    code_license: Annotated[
+        str | None, typer.Option(help="SPDX licence of the training code.")
+    ] = None,
     failed: Annotated[
         str | None, typer.Option(help="Record a failed run, with this reason.")
     ] = None,
@@ -99,7 +113,7 @@ def run_record(
     with STATE.open() as trail:
         run = trail.run(
             name, datasets=dataset or [], params=params, seed=seed,
-            signer=STATE.signer(trail, actor, key), code_dir=code,
+            signer=STATE.signer(trail, actor, key), code_dir=code, code_license=code_license,
         )  # fmt: skip
         try:
             with run:

@@ -69,7 +69,7 @@ def check_license(expression: str) -> str:
     """Validate an SPDX licence expression offline; return its normalised form."""
     if not expression.strip() or len(expression) > 512:
         raise InputError("--license needs an SPDX licence id or expression, e.g. CC-BY-4.0")
-    info = _spdx().validate(expression, strict=True)
+    info = spdx_licensing().validate(expression, strict=True)
     if info.errors or info.invalid_symbols:
         detail = "; ".join([*info.errors, *(f"unknown id {s}" for s in info.invalid_symbols)])
         raise InputError(f"{expression!r} is not a valid SPDX licence expression ({detail})")
@@ -79,7 +79,8 @@ def check_license(expression: str) -> str:
 _LICENSING: Any = None
 
 
-def _spdx() -> Any:
+def spdx_licensing() -> Any:
+    """The SPDX licence index of `license-expression`, built once (it takes a while)."""
     global _LICENSING
     if _LICENSING is None:
         from license_expression import get_spdx_licensing

@@ -19,7 +19,7 @@ from fairtrail.lifecycle.runs import RUN_PREDICATE
 if TYPE_CHECKING:
     from fairtrail.trail import Trail
 
-__all__ = ["LineageNode", "lineage"]
+__all__ = ["LineageNode", "lineage", "proof_status"]
 
 
 @dataclass
@@ -54,7 +54,8 @@ def lineage(trail: Trail, algorithm: str, value: str) -> list[LineageNode]:
     return [_model_node(trail, i, size) for i in models]
 
 
-def _status(trail: Trail, index: int, size: int) -> str:
+def proof_status(trail: Trail, index: int, size: int) -> str:
+    """Whether entry `index` is proved under the checkpoint of `size`, in words."""
     if index >= size:
         return "not checkpointed yet"
     try:
@@ -73,7 +74,7 @@ def _model_node(trail: Trail, index: int, size: int) -> LineageNode:
         index,
         subject.name,
         dict(subject.digest),
-        _status(trail, index, size),
+        proof_status(trail, index, size),
         {"format": pred.get("format"), "framework": pred.get("framework")},
     )
     for i in trail.indices_about(subject.digest, RUN_PREDICATE):
@@ -90,11 +91,12 @@ def _run_node(trail: Trail, index: int, size: int) -> LineageNode:
         index,
         str(pred.get("name")),
         dict(st.subject[0].digest),
-        _status(trail, index, size),
+        proof_status(trail, index, size),
         {
             "status": pred.get("status", {}).get("state"),
             "commit": code.get("commit"),
             "dirty": code.get("dirty"),
+            "code_license": code.get("license"),
             "startedAt": pred.get("startedAt"),
             "metrics": {
                 k: round(v[-1]["value"], 4) for k, v in pred.get("metrics", {}).items() if v
@@ -118,7 +120,7 @@ def _dataset_node(trail: Trail, claimed: dict[str, Any], size: int) -> LineageNo
                 index,
                 f"{pred.get('name')} v{pred.get('version')}",
                 digest,
-                _status(trail, index, size),
+                proof_status(trail, index, size),
                 {"license": pred.get("license"), "source": pred.get("source"),
                  "rows": (pred.get("tabular") or {}).get("rows")},
             )  # fmt: skip

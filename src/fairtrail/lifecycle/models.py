@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -147,6 +148,7 @@ def model_statement(
     metadata: dict[str, Any],
     run: dict[str, Any] | None = None,
     openssf: dict[str, Any] | None = None,
+    terms: dict[str, Any] | None = None,
 ) -> Statement:
     predicate: dict[str, Any] = {
         "name": name,
@@ -160,6 +162,7 @@ def model_statement(
         predicate["run"] = run
     if openssf is not None:
         predicate["openssfSignature"] = openssf
+    predicate.update(terms or {})
     return Statement(
         subject=[Subject(name=name, digest=fp.subject_digest)],
         predicate_type=MODEL_PREDICATE,
@@ -176,12 +179,31 @@ def record_model(
     fmt: str | None = None,
     run: dict[str, Any] | None = None,
     openssf: dict[str, Any] | None = None,
+    license: str | None = None,
+    use: str | None = None,
+    parents: Sequence[str] = (),
 ) -> Receipt:
     """Fingerprint and record a model artifact (with `openssf`: the OpenSSF signature
-    made by `openssf.sign_model`, recorded alongside)."""
+    made by `openssf.sign_model`, recorded alongside). `license` is the model's SPDX
+    expression, `use` its intended use (commercial, non-commercial, research) and
+    `parents` the recorded models it was fine-tuned from or merged out of (names or
+    ALG:HEX): licence obligations and contributions flow from them."""
+    from fairtrail.lifecycle.datasets import check_license
+    from fairtrail.lifecycle.licences import USES
+
     artifact = Path(path)
     if not artifact.exists():
         raise InputError(f"no such model file or folder: {artifact}")
+    terms: dict[str, Any] = {}
+    if license is not None:
+        terms["license"] = check_license(license)
+    if use is not None:
+        if use not in USES:
+            raise InputError(f"--use must be one of {', '.join(USES)}, not {use!r}")
+        terms["use"] = use
+    if parents:
+        found = [resolve_model(trail, p, files=False) for p in parents]
+        terms["parents"] = [{"name": m.name, "digest": m.digest, "entry": m.index} for m in found]
     found_fmt, framework = detect_format(artifact, fmt)
     metadata = inspect(artifact, found_fmt) if artifact.is_file() else {}
     fp = fingerprint(artifact)
@@ -193,7 +215,10 @@ def record_model(
         metadata=metadata,
         run=run,
         openssf=openssf,
+        terms=terms,
     )
+    if any(dict(p["digest"]) == fp.subject_digest for p in terms.get("parents", [])):
+        raise InputError("a model cannot be its own parent")
     return trail.record(statement, signer)
 
 

@@ -112,6 +112,7 @@ class Run:
     metrics: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     outputs: list[dict[str, Any]] = field(default_factory=list)
     artifact_dir: Path | None = None
+    code_license: str | None = None  # SPDX expression of the training code, if known
     receipt: Receipt | None = None
     _started: str = ""
     _metric_count: int = 0
@@ -119,6 +120,8 @@ class Run:
     def __enter__(self) -> Run:
         self._started = _now()
         self._code = code_state(self.code_dir)
+        if self.code_license is not None:
+            self._code["license"] = self.code_license
         return self
 
     def log_param(self, name: str, value: Any) -> None:
@@ -139,9 +142,19 @@ class Run:
             entry["step"] = int(step)
         self.metrics.setdefault(_key(name), []).append(entry)
 
-    def log_model(self, model: Any, name: str | None = None, fmt: str | None = None) -> Receipt:
+    def log_model(
+        self,
+        model: Any,
+        name: str | None = None,
+        fmt: str | None = None,
+        *,
+        license: str | None = None,
+        use: str | None = None,
+        parents: Sequence[str] = (),
+    ) -> Receipt:
         """Record a model this run produced: a path to an artifact, or a fitted
-        scikit-learn estimator (saved with skops into the run's artifact folder)."""
+        scikit-learn estimator (saved with skops into the run's artifact folder).
+        `license`, `use` and `parents` as in `record_model`."""
         path = model if isinstance(model, (str, Path)) else self._save(model, name)
         receipt = record_model(
             self.trail,
@@ -150,6 +163,9 @@ class Run:
             name=name,
             fmt=fmt,
             run={"name": self.name, "runId": self.run_id},
+            license=license,
+            use=use,
+            parents=parents,
         )
         subject = receipt.statement.subject[0]
         self.outputs.append(
@@ -211,13 +227,17 @@ def start_run(
     seed: int | dict[str, int] | None = None,
     code_dir: Path | None = None,
     artifact_dir: Path | None = None,
+    code_license: str | None = None,
 ) -> Run:
+    from fairtrail.lifecycle.datasets import check_license
+
+    licence = check_license(code_license) if code_license is not None else None
     records = [d if isinstance(d, DatasetRecord) else resolve_dataset(trail, d) for d in datasets]
     seeds = {"seed": seed} if isinstance(seed, int) else dict(seed or {})
     clean_params = {_key(k): _jsonable(v, k) for k, v in (params or {}).items()}
     return Run(
         trail, name, signer, records, clean_params, seeds, code_dir=code_dir,
-        artifact_dir=artifact_dir,
+        artifact_dir=artifact_dir, code_license=licence,
     )  # fmt: skip
 
 

@@ -17,6 +17,9 @@ Facts (see docs/formats.md for every field):
   reviews     each actor's latest review of this model: approvers and rejecters by role
   monitoring  open alerts about this model, and the latest monitoring window's numbers
   log         size and checkpoint age (record-keeping)
+  licences    the model's intended use and licence, and every licence conflict along its
+              lineage (non-commercial, no-derivatives, share-alike, attribution, unknown)
+  contributions  the model's own contributions: count, contributors, shares (basis points)
 """
 
 from __future__ import annotations
@@ -82,6 +85,12 @@ SKELETON: dict[str, Any] = {
         },
     },
     "log": {"size": 1, "checkpointed": True, "checkpoint_size": 1},
+    "licences": {
+        "use": "commercial", "licence": "MIT",
+        "conflicts": [{"kind": "k", "licence": "l", "message": "m", "path": "p"}],
+        "conflict_kinds": ["k"],
+    },
+    "contributions": {"count": 1, "contributors": ["a"], "share_bp": 0, "inherited": 0},
     "params": {},
 }  # fmt: skip
 
@@ -114,7 +123,40 @@ def gather_facts(trail: Trail, model: ModelRecord, now: datetime | None = None) 
             "checkpointed": latest is not None and latest[0].size > model.index,
             "checkpoint_size": latest[0].size if latest else 0,
         },
+        "licences": licence_facts(trail, model),
+        "contributions": _contributions(trail, model),
         "params": {},
+    }
+
+
+def licence_facts(trail: Trail, model: ModelRecord) -> dict[str, Any]:
+    """The licence conflicts in the model's lineage for its intended use
+    (lifecycle/licences.py), each with its path as text."""
+    from fairtrail.lifecycle.licences import check_licences
+
+    conflicts = check_licences(trail, model)
+    return {
+        "use": str(model.predicate.get("use") or "commercial"),
+        "licence": str(model.predicate.get("license") or ""),
+        "conflicts": [
+            {"kind": c.kind, "licence": c.licence, "message": c.message,
+             "path": " <- ".join(f"{s['kind']} {s['name']} (entry {s['entry']})" for s in c.path)}
+            for c in conflicts
+        ],  # fmt: skip
+        "conflict_kinds": sorted({c.kind for c in conflicts}),
+    }
+
+
+def _contributions(trail: Trail, model: ModelRecord) -> dict[str, Any]:
+    from fairtrail.lifecycle.contributions import contributions_of
+
+    found = contributions_of(trail, model)
+    own = [c for c in found if not c.via]
+    return {
+        "count": len(own),
+        "contributors": sorted({c.contributor for c in own}),
+        "share_bp": sum(c.share_bp for c in own),
+        "inherited": len(found) - len(own),
     }
 
 
