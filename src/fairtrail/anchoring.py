@@ -51,6 +51,7 @@ __all__ = [
     "check_cosignatures",
     "collect_cosignatures",
     "keep_cosignatures",
+    "latest_approval",
     "chain_approved",
     "chain_digest",
     "deploy_contracts",
@@ -441,7 +442,7 @@ def approve_model(
         who = actor.name if actor else "this key"
         raise InputError(f"{who} may not approve on chain: needs the role auditor")
     if revoke:
-        previous = _latest_approval(trail, model, chain, actor.name)
+        previous = latest_approval(trail, model, chain, actor.name)
         if previous is None:
             raise InputError(f"{actor.name} has no approval of {model.name} on {chain.name}")
         policy = previous["policy"]
@@ -511,7 +512,7 @@ def approve_model(
     return predicate, trail.record(statement, auditor).index
 
 
-def _latest_approval(
+def latest_approval(
     trail: Trail, model: ModelRecord, chain: ChainConfig, auditor: str
 ) -> dict[str, Any] | None:
     """The predicate of `auditor`'s latest `approve` of `model` on `chain`, if any."""

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 OPERATIONS = 15  # every operation in /openapi.json
 
 
-def test_no_generated_request_gets_a_5xx(rich_trail: Path) -> None:
+def test_no_generated_request_gets_a_5xx(rich_trail: Path, tmp_path: Path) -> None:
     server = start_server(rich_trail, "--rate-limit", "0")
     try:
         secret = token(rich_trail, "admin", Role.ADMIN)[1]
@@ -29,7 +29,7 @@ def test_no_generated_request_gets_a_5xx(rich_trail: Path) -> None:
                  "--checks", "not_a_server_error", "--max-examples", "25",
                  "--generation-deterministic", "--request-timeout", "30",
                  "--suppress-health-check", "all", *headers],
-                capture_output=True, text=True, timeout=600,
+                capture_output=True, text=True, timeout=600, cwd=tmp_path,  # its cache goes there
             )  # fmt: skip
             assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
             ran = re.search(r"(\d+) generated, (\d+) passed", r.stdout)

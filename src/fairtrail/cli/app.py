@@ -19,7 +19,14 @@ from fairtrail.cli._context import STATE
 from fairtrail.cli.audit_cmds import audit_app
 from fairtrail.cli.bundle_cmds import export, verify_bundle
 from fairtrail.cli.chain_cmds import anchor_app, approve, chain_app, witness_app
-from fairtrail.cli.collab_cmds import contribute, contributors, licences, royalties_app
+from fairtrail.cli.collab_cmds import (
+    contribute,
+    contributors,
+    leaderboard,
+    licences,
+    royalties_app,
+    score,
+)
 from fairtrail.cli.dataset_cmds import dataset_app
 from fairtrail.cli.decision_cmds import decisions_app
 from fairtrail.cli.keys import keys_app
@@ -89,6 +96,8 @@ app.command("contribute")(contribute)
 app.command("contributors")(contributors)
 app.command("licences")(licences)
 app.add_typer(royalties_app, name="royalties")
+app.command("score")(score)
+app.command("leaderboard")(leaderboard)
 register_log_commands(app)
 
 

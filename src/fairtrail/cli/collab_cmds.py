@@ -180,3 +180,83 @@ def royalties_status(
     for p in info["payees"]:
         out.print(f"  {p['actor']} {p['share_bp'] / 100:g}%: withdrew {p['released']} wei, "
                   f"owed {p['releasable']} ({p['address']})", markup=False)  # fmt: skip
+
+
+def score(
+    model: Annotated[str, typer.Argument(help="The model: a file, name or ALG:HEX.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """The model's reputation score (0-100) from verifiable facts, with every component,
+    its weight and the log entries it was computed from (formula: docs/cli.md)."""
+    from fairtrail.lifecycle.models import resolve_model
+    from fairtrail.reputation import model_score
+
+    with STATE.open(writable=False) as trail:
+        info = model_score(trail, resolve_model(trail, model))
+    if as_json:
+        print_json(info)
+        return
+    STATE.out.print(f"{info['model']['name']}: score {info['score']:.2f} / 100", markup=False)
+    for name, c in info["components"].items():
+        STATE.out.print(f"  {name:<13}{c['value']:.3f} x {c['weight']:>2}  {c['why']} "
+                        f"(entries {c['entries'] or '-'})", markup=False)  # fmt: skip
+
+
+def leaderboard(
+    metric: Annotated[
+        str, typer.Option(help="score, accuracy, demographic_parity_ratio or "
+                               "equalized_odds_difference (lower is better).")  # fmt: skip
+    ] = "score",
+    model: Annotated[
+        list[str] | None, typer.Option(help="Rank only these models (repeat).")
+    ] = None,
+    teams: Annotated[bool, typer.Option(help="Rank teams (who recorded the models).")] = False,
+    publish: Annotated[
+        str | None, typer.Option(help="Award the scores as AuditRegistry points on this chain.")
+    ] = None,
+    actor: ActorOpt = None,
+    key: KeyOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Rank models evaluated on the same data, label and sensitive attributes (others are
+    refused: no apples-to-oranges comparison); with --publish, an auditor who approved
+    them awards their scores on chain, where a quorum approves."""
+    from fairtrail.lifecycle.models import resolve_model
+    from fairtrail.reputation import leaderboard as rank
+    from fairtrail.reputation import publish_points, team_scores
+
+    with STATE.open(writable=publish is not None) as trail:
+        if teams:
+            team_rows = team_scores(trail)
+            if as_json:
+                print_json(team_rows)
+            else:
+                for r in team_rows:
+                    STATE.out.print(f"{r['team']}: {r['score']:.2f} over {r['models']} "
+                                    "model(s)", markup=False)  # fmt: skip
+            return
+        chosen = [resolve_model(trail, m) for m in model] if model else None
+        board = rank(trail, chosen, metric)
+        published = []
+        if publish is not None:
+            chain = trail.config.chain(publish)
+            who = actor or trail.config.admin_name
+            signer = STATE.signer(trail, actor, key)
+            for row in board["rows"]:
+                record = resolve_model(trail, row["digest"])
+                published.append(publish_points(trail, record, chain, signer,
+                                                trail.paths.eth_key(who)))  # fmt: skip
+    if as_json:
+        print_json({**board, "published": published})
+        return
+    c = board["cohort"]
+    STATE.out.print(f"ranked by {metric}; all evaluated on {c['data'][:30]}… "
+                    f"(label {c['label']}, by {', '.join(c['sensitive'])})", markup=False)
+    for n, r in enumerate(board["rows"], 1):
+        value = r[metric]
+        shown = "undefined" if value is None else f"{value:.3f}"
+        STATE.out.print(f"{n}. {r['model']}: {metric} {shown} (score {r['score']:.2f}, "
+                        f"evaluation entry {r['evaluation']})", markup=False)  # fmt: skip
+    for p in published:
+        STATE.out.print(f"awarded {p['points']} points to {p['model']} on chain "
+                        f"({p['transaction']})", markup=False)  # fmt: skip

@@ -29,6 +29,14 @@ contract AuditRegistry {
     mapping(bytes32 => mapping(bytes32 => address[])) private _approvers;
     mapping(bytes32 => bytes32[]) private _policies;
 
+    /// @notice A model's reputation points (0-10000, its fairtrail score in basis points),
+    ///         awarded by an auditor only while a quorum approves the model under the
+    ///         named policy. Non-transferable: nothing moves points between models or
+    ///         accounts; a newer award replaces the last one.
+    mapping(bytes32 => uint256) public points;
+    /// @notice The fairtrail checkpoint root the latest award's score was computed at.
+    mapping(bytes32 => bytes32) public pointsCheckpoint;
+
     event AuditorAdded(address indexed auditor);
     event AuditorRemoved(address indexed auditor);
     event ThresholdChanged(uint256 previousThreshold, uint256 newThreshold);
@@ -40,6 +48,13 @@ contract AuditRegistry {
         bytes32 checkpointRoot
     );
     event Revoked(bytes32 indexed modelDigest, bytes32 indexed policyDigest, address indexed auditor);
+    event PointsAwarded(
+        bytes32 indexed modelDigest,
+        bytes32 indexed policyDigest,
+        address indexed auditor,
+        uint256 points,
+        bytes32 checkpointRoot
+    );
 
     modifier onlyOwner() {
         require(msg.sender == owner, "AuditRegistry: caller is not the owner");
@@ -117,6 +132,19 @@ contract AuditRegistry {
             }
         }
         return false;
+    }
+
+    /// @notice Award `score` points (at most 10000) to a model a quorum approves under
+    ///         `policyDigest`, computed from the log at `checkpointRoot`.
+    function awardPoints(bytes32 modelDigest, bytes32 policyDigest, uint256 score, bytes32 checkpointRoot)
+        external
+        onlyAuditor
+    {
+        require(score <= 10000, "AuditRegistry: points are at most 10000");
+        require(isApprovedFor(modelDigest, policyDigest), "AuditRegistry: no quorum approves the model");
+        points[modelDigest] = score;
+        pointsCheckpoint[modelDigest] = checkpointRoot;
+        emit PointsAwarded(modelDigest, policyDigest, msg.sender, score, checkpointRoot);
     }
 
     function approvalOf(bytes32 modelDigest, bytes32 policyDigest, address auditor)
