@@ -247,7 +247,43 @@ PY
 kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true
 "$ft" report credit-model -o "$work/credit-model-report.html"
 
-step "15. A statement signed by a stranger is refused, and nothing is written"
+step "15. Open collaboration: two contributors share the model, a licence conflict is gated, fees are split, two models ranked"
+data_digest=$("$ft" dataset list --json | "$py" -c 'import json,sys; d=[json.loads(l) for l in sys.stdin]; print("sha256:" + [x for x in d if x["name"] == "german-credit"][0]["digest"]["sha256"])')
+commit=$(git -C "$here" rev-parse HEAD 2>/dev/null || printf '%040d' 0)
+"$ft" contribute credit-model --kind data --ref "$data_digest" --share 60 --as dana
+"$ft" contribute credit-model --kind code --ref "sha1:$commit" --share 40 --as mo
+"$ft" contributors credit-model
+"$ft" licences credit-model   # CC BY 4.0 data, credited by dana's contribution: allowed
+echo "A second model is trained on a copy of the data released for non-commercial use only:"
+head -n 901 "$here/data/german-credit/german_credit.csv" > "$work/german_credit_nc.csv"
+"$ft" dataset add "$work/german_credit_nc.csv" --as dana --name german-credit-nc \
+  --source "a partner's extract (900 rows)" --license CC-BY-NC-4.0 > /dev/null
+FAIRTRAIL_ACTOR=mo "$py" "$here/scripts/train_german_credit.py" "$FAIRTRAIL_TRAIL" \
+  "$work/german_credit_nc.csv" "$work/artifacts-nc" credit-model-nc german-credit-nc 0.1
+"$ft" policy add --pack licensing
+set +e
+"$ft" licences credit-model-nc
+"$ft" policy check credit-model-nc --policy licensing | grep -E "FAILED|✗"
+"$ft" deploy "$work/artifacts-nc/credit-model-nc.skops" --env production --as ops
+rc=$?
+set -e
+echo "deploy exit code: $rc (4 = the licensing gate refused: non-commercial data behind a commercial model)"
+test "$rc" -eq 4
+echo "Licence fees for credit-model, split 60/40 on chain by the recorded shares:"
+for who in dana mo ops; do "$ft" chain key "$who" --fund local > /dev/null; done
+"$ft" checkpoint > /dev/null
+"$ft" royalties deploy credit-model --chain local
+"$ft" royalties pay credit-model --wei 1000000000000000001 --as ops --chain local
+"$ft" royalties withdraw credit-model --as dana --chain local
+"$ft" royalties status credit-model --chain local
+echo "Both models audited on the same data, label and attribute, so they can be ranked:"
+"$ft" audit --data "$here/data/german-credit/german_credit.csv" --label credit \
+  --positive-label good --sensitive age_group --model "$work/artifacts-nc/credit-model-nc.skops" \
+  --as ada > /dev/null
+"$ft" leaderboard --model credit-model --model credit-model-nc --metric demographic_parity_ratio
+"$ft" score credit-model
+
+step "16. A statement signed by a stranger is refused, and nothing is written"
 cat > "$work/model.json" <<JSON
 {"_type": "https://in-toto.io/Statement/v1",
  "subject": [{"name": "backdoored.skops", "digest": {"sha256": "$(printf '%064d' 0)"}}],
@@ -256,7 +292,7 @@ JSON
 "$py" -c 'from fairtrail.crypto import SigningKey; from pathlib import Path; SigningKey.generate().save(Path("'"$work"'/stranger.key"))'
 if "$ft" record "$work/model.json" --key "$work/stranger.key"; then echo "UNEXPECTED: accepted"; exit 1; fi
 
-step "16. Tamper with a copy of the trail: rewrite entry 3 (the dataset) in the database"
+step "17. Tamper with a copy of the trail: rewrite entry 3 (the dataset) in the database"
 cp -r "$work/trail" "$work/tampered"
 "$py" - "$work/tampered/log.db" <<'PY'
 import base64, json, sqlite3, struct, sys
@@ -279,4 +315,4 @@ rc=$?
 set -e
 echo "verify exit code: $rc (3 = tampering found)"
 test "$rc" -eq 3
-printf '\n\033[1mDemo finished: the model was audited, judged by the EU AI Act pack, approved by two reviewers and by 2 of 2 auditors on chain, then deployed; the checkpoint was cosigned by two witnesses and anchored; a decision was traced back to its model, data and approvals and its input erased, its proof intact; production monitoring caught one group being refused, opened alerts, re-audited the model and made its deployment non-compliant; a failing fairness rule blocked the next deployment; a pipeline wrote through the server with its token and the auditor got a report; the trail verifies, and the tampered copy is caught at entry 3.\033[0m\n'
+printf '\n\033[1mDemo finished: the model was audited, judged by the EU AI Act pack, approved by two reviewers and by 2 of 2 auditors on chain, then deployed; the checkpoint was cosigned by two witnesses and anchored; a decision was traced back to its model, data and approvals and its input erased, its proof intact; production monitoring caught one group being refused, opened alerts, re-audited the model and made its deployment non-compliant; a failing fairness rule blocked the next deployment; a pipeline wrote through the server with its token and the auditor got a report; two contributors shared the model and its fees, a licence conflict was gated and two models were ranked; the trail verifies, and the tampered copy is caught at entry 3.\033[0m\n'

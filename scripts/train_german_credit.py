@@ -28,7 +28,10 @@ LEFT_OUT = {"credit", "sex", "age_group", "status_sex"}
 SEED = 20261125
 
 
-def main(trail_path: str, data: str, artifacts: str) -> None:
+def main(
+    trail_path: str, data: str, artifacts: str, name: str = "credit-model",
+    dataset: str = "german-credit", c: str = "1.0",
+) -> None:  # fmt: skip
     with open(data, newline="") as f:
         rows = list(csv.DictReader(f))
     features = [
@@ -39,14 +42,13 @@ def main(trail_path: str, data: str, artifacts: str) -> None:
     X_train, X_test, y_train, y_test = train_test_split(
         features, target, test_size=0.3, random_state=SEED, stratify=target
     )
-    pipeline = make_pipeline(
-        DictVectorizer(sparse=False), StandardScaler(), LogisticRegression(max_iter=1000)
-    )
+    model = LogisticRegression(C=float(c), max_iter=1000)
+    pipeline = make_pipeline(DictVectorizer(sparse=False), StandardScaler(), model)
     with Trail.open(trail_path, lock_timeout=30) as trail:
         _, run = train_and_record(
             trail, pipeline, X_train, y_train, X_test, y_test,
-            name="credit-model", datasets=["german-credit"], seed=SEED,
-            artifact_dir=Path(artifacts), model_name="credit-model",
+            name=name, datasets=[dataset], seed=SEED,
+            artifact_dir=Path(artifacts), model_name=name,
             signer=trail.actor_key(os.environ.get("FAIRTRAIL_ACTOR", "admin")),
         )  # fmt: skip
     assert run.receipt is not None
@@ -56,4 +58,4 @@ def main(trail_path: str, data: str, artifacts: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:7])

@@ -558,5 +558,11 @@ def deploy(
 
     reasons = chain_approved(trail, model)
     if reasons:
-        raise PolicyDeniedError(f"deployment of {model.name} refused: " + "; ".join(reasons))
+        try:  # name the local policy failures too: they are usually why approval is missing
+            _, local = gates.gate(trail, model, names)
+        except InputError:
+            local = []
+        raise PolicyDeniedError(
+            f"deployment of {model.name} refused: " + "; ".join([*local, *reasons])
+        )
     return gates.deploy(trail, model, env, signer, names)
