@@ -189,17 +189,24 @@ def _passing_model(root: Path) -> Any:
     return credit
 
 
-def test_k_of_n_auditors_on_chain_gate_deployment(tmp_path: Path) -> None:
-    from fairtrail.lifecycle.models import resolve_model
-
-    credit = _passing_model(tmp_path)
-    path = credit.path
-    assert ft(path, "chain", "add", "dev", "--require-approval").returncode == 0
+def auditor_chain(path: Path, *add: str) -> list[str]:
+    """Add the in-process chain `dev` (with `add` options) and fund the chain keys of
+    aud1..aud3; returns their addresses."""
+    assert ft(path, "chain", "add", "dev", *add).returncode == 0
     addresses = []
     for name in ("aud1", "aud2", "aud3"):
         r = ft(path, "chain", "key", name, "--fund", "dev")
         assert r.returncode == 0, r.stderr
         addresses.append(r.stdout.strip())
+    return addresses
+
+
+def test_k_of_n_auditors_on_chain_gate_deployment(tmp_path: Path) -> None:
+    from fairtrail.lifecycle.models import resolve_model
+
+    credit = _passing_model(tmp_path)
+    path = credit.path
+    addresses = auditor_chain(path, "--require-approval")
     with Trail.open(path) as trail:
         deploy_contracts(trail, trail.config.chain("dev"), auditors=addresses, threshold=2)
         model = resolve_model(trail, credit.model)

@@ -92,16 +92,11 @@ def test_leaderboard_ranks_like_with_like_only(trail_path: Path, rich: Any, tmp_
 
 
 def test_points_on_chain_follow_a_quorum(tmp_path: Path) -> None:
-    from tests.anchor.test_anchoring import _passing_model
+    from tests.anchor.test_anchoring import _passing_model, auditor_chain
 
     credit = _passing_model(tmp_path)  # judged by a passing policy, three auditors
     path = credit.path
-    assert ft(path, "chain", "add", "dev").returncode == 0
-    addresses = []
-    for name in ("aud1", "aud2", "aud3"):
-        r = ft(path, "chain", "key", name, "--fund", "dev")
-        assert r.returncode == 0, r.stderr
-        addresses.append(r.stdout.strip())
+    addresses = auditor_chain(path)
     with Trail.open(path) as trail:
         model = resolve_model(trail, credit.model)
         chain = deploy_contracts(trail, trail.config.chain("dev"), auditors=addresses,

@@ -63,12 +63,17 @@ def test_fees_split_by_recorded_shares(tmp_path: Path, anvil: Anvil) -> None:
     for name in ("dana", "mo"):
         got, _ = withdraw(trail, model, chain, name)
         assert got == owed[name]
+    with ChainClient.connect(chain, trail.paths.root) as client:
+        ops = load_wallet(trail.paths.eth_key("ops")).address
+        held = (_balance(client, ops), _balance(client, address), client.nonce(ops))
     with pytest.raises(InputError, match="nothing to withdraw"):
         withdraw(trail, model, chain, "dana")  # refused before anything is signed
     with pytest.raises(InputError, match="holds no share"):
         withdraw(trail, model, chain, "ops")
     with pytest.raises(InputError, match="positive"):
         pay(trail, model, chain, "ops", 0)
+    with ChainClient.connect(chain, trail.paths.root) as client:  # no funds moved, nothing sent
+        assert (_balance(client, ops), _balance(client, address), client.nonce(ops)) == held
     status = split_status(trail, model, chain)
     by = {p["actor"]: p for p in status["payees"]}
     # ana never withdrew: her share is still hers, in full

@@ -178,3 +178,7 @@ def test_cli_and_a_gate_that_refuses_a_licence_conflict(tmp_path: Path) -> None:
     assert "ana: code sha1:aaaa" in r.stdout and "30.00%" in r.stdout
     assert_user_error(ft(path, "model", "add", str(tmp_path / "m"), "--license", "Nope-1"),
                       2, "SPDX")  # fmt: skip
+    assert_user_error(ft(path, "run", "record", "--name", "r", "--code-license", "GPL-9.0"),
+                      2, "SPDX")  # fmt: skip
+    assert_user_error(ft(path, "model", "add", str(tmp_path / "m"), "--use", "weekend"),
+                      2, "--use")  # fmt: skip
