@@ -38,6 +38,17 @@ def serve(
         float, typer.Option(help="Sign a checkpoint this often (s) when the log grew; 0: never.",
                             min=0)  # fmt: skip
     ] = 1.0,
+    cosign_with: Annotated[
+        list[str] | None,
+        typer.Option(help="Registered witness to ask for a cosignature of each checkpoint."),
+    ] = None,
+    anchor_interval: Annotated[
+        float, typer.Option(help="Anchor on every configured chain this often (s); 0: never.",
+                            min=0)  # fmt: skip
+    ] = 0.0,
+    anchor_as: Annotated[
+        str | None, typer.Option(help="Actor who signs Anchor statements [default: admin].")
+    ] = None,
 ) -> None:
     """Serve the trail: REST API under /api/v1, the dashboard at /, OpenAPI at /openapi.json.
     The server is the trail's one writer while it runs."""
@@ -58,6 +69,8 @@ def serve(
     app = create_app(ServerConfig(
         trail=paths.root, rate_limit=rate_limit, burst=burst, max_body=max_body,
         lock_timeout=STATE.wait, witness=witness, checkpoint_interval=checkpoint_interval,
+        cosign_with=tuple(cosign_with or ()), anchor_interval=anchor_interval,
+        anchor_signer=anchor_as,
     ))  # fmt: skip
     STATE.err.print(
         f"fairtrail serving {config.origin} on http://{host}:{port}/ "

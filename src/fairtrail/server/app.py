@@ -10,6 +10,7 @@ message; anything else becomes a 5xx whose body names no path, SQL or stack fram
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,7 +22,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from fairtrail.anchor.config import WitnessConfig
+from fairtrail.anchoring import (
+    WitnessOutcome,
+    collect_cosignatures,
+    keep_cosignatures,
+    record_included,
+    send_anchors,
+)
 from fairtrail.errors import (
+    ConfigError,
     FairtrailError,
     InputError,
     PolicyDeniedError,
@@ -58,6 +68,12 @@ class ServerConfig:
     #: sign a checkpoint this often (seconds) when the log has grown; 0: never (the
     #: server holds the writer lock, so `fairtrail checkpoint` cannot run beside it)
     checkpoint_interval: float = 1.0
+    #: registered witnesses (`fairtrail witness add`) asked to cosign each new checkpoint
+    cosign_with: tuple[str, ...] = ()
+    #: anchor the latest checkpoint on every configured chain this often (seconds); 0: never
+    anchor_interval: float = 0.0
+    #: the actor whose key (in the trail's keys folder) signs Anchor statements
+    anchor_signer: str | None = None
 
 
 def _error_response(exc: Exception) -> JSONResponse:
@@ -88,10 +104,40 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:500]
 
 
-def _checkpoint_if_grown(trail: Trail) -> None:
+def _checkpoint_if_grown(trail: Trail) -> bool:
+    """Sign a checkpoint when the log has grown since the last one; True if it did."""
     latest = trail.store.latest_checkpoint()
     if latest is None or latest.size < trail.store.size:
         trail.checkpoint()
+        return True
+    return False
+
+
+def _ask_witnesses(root: Path, witnesses: list[WitnessConfig]) -> list[WitnessOutcome]:
+    with Trail.open(root, writable=False) as view:
+        return collect_cosignatures(view, witnesses)
+
+
+def _anchor(trail: Trail, signer: str) -> None:
+    """Anchor the latest checkpoint on every chain (a short wait for inclusion: the
+    queue picks up the rest next round) and record Anchor statements for what landed.
+
+    A checkpoint that adds nothing but Anchor statements since the last anchored one is
+    not anchored again: otherwise each Anchor statement would call for another anchor."""
+    from fairtrail.anchor.queue import AnchorQueue
+    from fairtrail.anchoring import ANCHOR_PREDICATE
+
+    latest = trail.store.latest_checkpoint()
+    if latest is None:
+        return
+    with AnchorQueue(trail.paths.anchors_db) as queue:
+        anchored = min((max((r.size for r in queue.rows(c.name)), default=0)
+                        for c in trail.config.chains), default=0)  # fmt: skip
+    if anchored < latest.size:
+        news = set(range(anchored, latest.size)) - set(trail.indices_of_type(ANCHOR_PREDICATE))
+        if news:
+            send_anchors(trail, list(trail.config.chains), wait=2.0)
+    record_included(trail, trail.actor_key(signer))
 
 
 def _warm_up(trail: Trail) -> None:
@@ -110,6 +156,13 @@ def create_app(config: ServerConfig) -> FastAPI:
     refused start is an error before the server listens."""
     trail = Trail.open(config.trail, lock_timeout=config.lock_timeout)
     try:
+        witnesses = [w for w in trail.config.witnesses if w.name in config.cosign_with]
+        unknown = set(config.cosign_with) - {w.name for w in witnesses}
+        if unknown:
+            raise ConfigError(f"no registered witness named {sorted(unknown)[0]!r}; add it "
+                              "with `fairtrail witness add`")  # fmt: skip
+        if config.anchor_interval > 0 and not trail.config.chains:
+            raise ConfigError("--anchor-interval needs a chain; add one with `fairtrail chain add`")
         reader = trail.reader_store()
         tokens = TokenStore.of_trail(trail.paths.root)
     except BaseException:
@@ -123,19 +176,42 @@ def create_app(config: ServerConfig) -> FastAPI:
 
         witness = Witness(config.witness)
 
+
     async def checkpoints() -> None:
         while True:
             await asyncio.sleep(config.checkpoint_interval)
             try:
-                await asyncio.wrap_future(worker.call(_checkpoint_if_grown))
+                signed = await asyncio.wrap_future(worker.call(_checkpoint_if_grown))
+                if signed and witnesses:
+                    # witnesses are asked off the sequencer thread, from a read-only view
+                    # of the log, so a slow witness never holds up appends
+                    outcomes = await asyncio.to_thread(_ask_witnesses, config.trail, witnesses)
+                    keep = functools.partial(keep_cosignatures, outcomes=outcomes)
+                    await asyncio.wrap_future(worker.call(keep))
+                    for o in outcomes:
+                        if not o.ok:
+                            _log.error("witness %s did not cosign: %s", o.witness, o.detail)
             except Exception as exc:  # reported, and tried again next time
-                _log.error("could not sign a checkpoint: %s", exc)
+                _log.error("could not sign or cosign a checkpoint: %s", exc)
+
+    async def anchors() -> None:
+        signer = config.anchor_signer or trail.config.admin_name
+        while True:
+            await asyncio.sleep(config.anchor_interval)
+            try:
+                await asyncio.wrap_future(worker.call(lambda t: _anchor(t, signer)))
+            except Exception as exc:  # the queue keeps the reason; tried again next time
+                _log.error("could not anchor: %s", exc)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(checkpoints()) if config.checkpoint_interval > 0 else None
+        tasks = []
+        if config.checkpoint_interval > 0:
+            tasks.append(asyncio.create_task(checkpoints()))
+        if config.anchor_interval > 0:
+            tasks.append(asyncio.create_task(anchors()))
         yield
-        if task is not None:
+        for task in tasks:
             task.cancel()
         worker.close()
         reader.close()
