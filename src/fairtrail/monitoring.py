@@ -414,12 +414,10 @@ class Monitor:
 
     def _open_alerts(self) -> dict[str, str]:
         """rule id -> alert id of the alerts about this model still open."""
-        state: dict[str, tuple[str, str]] = {}
-        for index in self.trail.indices_about(self.model.digest, ALERT_PREDICATE):
-            _, st = self.trail.statement(index)
-            p = st.predicate
-            state[str(p.get("alertId"))] = (str(p.get("rule")), str(p.get("state", "open")))
-        return {rule: alert for alert, (rule, s) in state.items() if s == "open"}
+        from fairtrail.policy.facts import open_alerts
+
+        alerts = open_alerts(self.trail, self.model)
+        return {str(a.get("rule")): str(a.get("alertId")) for a in alerts}
 
     # -- reading
 
@@ -1078,11 +1076,9 @@ def monitor_status(trail: Trail, model: ModelRecord) -> dict[str, Any]:
 
     plan = current_plan(trail, model)
     windows = windows_of(trail, model)
-    alerts: dict[str, dict[str, Any]] = {}
-    for index in trail.indices_about(model.digest, ALERT_PREDICATE):
-        _, st = trail.statement(index)
-        alerts[str(st.predicate.get("alertId"))] = {"entry": index, **st.predicate}
-    open_alerts = [a for a in alerts.values() if a.get("state") == "open"]
+    from fairtrail.policy.facts import open_alerts as alerts_open
+
+    open_alerts = alerts_open(trail, model)
     rows = []
     for index, w in windows:
         facts = window_facts(w, 0)

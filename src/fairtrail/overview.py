@@ -18,6 +18,7 @@ import base64
 from typing import TYPE_CHECKING, Any
 
 from fairtrail.errors import InputError
+from fairtrail.policy.facts import open_alerts
 
 if TYPE_CHECKING:
     from fairtrail.lifecycle.models import ModelRecord
@@ -39,31 +40,16 @@ def _badge(status: dict[str, Any], open_alerts: int) -> str:
     return "approved" if status["deployable"] else "blocked"
 
 
-def _open_alerts(trail: Trail, model: ModelRecord) -> list[dict[str, Any]]:
-    from fairtrail.audit.monitoring import ALERT_PREDICATE
-
-    latest: dict[str, dict[str, Any]] = {}
-    for index in trail.indices_about(model.digest, ALERT_PREDICATE):
-        _, st = trail.statement(index)
-        latest[str(st.predicate.get("alertId"))] = {"entry": index, **st.predicate}
-    return [a for a in latest.values() if a.get("state") == "open"]
-
-
 def models_overview(trail: Trail) -> list[dict[str, Any]]:
     """Every model recorded (its latest Model statement per digest), newest first."""
-    from fairtrail.lifecycle.models import MODEL_PREDICATE, resolve_model
+    from fairtrail.lifecycle.models import latest_models
     from fairtrail.policy import gates
 
-    refs: dict[str, int] = {}
-    for index in trail.indices_of_type(MODEL_PREDICATE):
-        _, st = trail.statement(index)
-        alg, value = next(iter(st.subject[0].digest.items()))
-        refs[f"{alg}:{value}"] = index
     out = []
-    for ref in sorted(refs, key=lambda r: -refs[r]):
-        record = resolve_model(trail, ref, files=False)
+    for record in reversed(latest_models(trail)):
+        ref = record.ref
         status = gates.status(trail, record)
-        alerts = _open_alerts(trail, record)
+        alerts = open_alerts(trail, record)
         ev = status["evaluation"]
         out.append({
             "name": record.name, "ref": ref, "entry": record.index,
@@ -91,7 +77,7 @@ def model_overview(trail: Trail, model: ModelRecord) -> dict[str, Any]:
     from fairtrail.policy.decisions import decisions_of
 
     status = gates.status(trail, model)
-    alerts = _open_alerts(trail, model)
+    alerts = open_alerts(trail, model)
     latest = trail.latest_checkpoint()
     checkpointed = latest[0].size if latest else 0
     timeline = []

@@ -29,12 +29,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from fairtrail.errors import InputError
+from fairtrail.lifecycle.models import latest_models
 
 if TYPE_CHECKING:
     from fairtrail.lifecycle.models import ModelRecord
     from fairtrail.trail import Trail
 
-__all__ = ["WEIGHTS", "leaderboard", "model_score", "team_scores"]
+__all__ = ["WEIGHTS", "leaderboard", "model_score", "publish_points", "team_scores"]
 
 WEIGHTS = {"policy": 25, "fairness": 25, "reviews": 15, "monitoring": 20, "transparency": 15}
 METRICS = ("score", "accuracy", "demographic_parity_ratio", "equalized_odds_difference")
@@ -98,12 +99,9 @@ def _reviews(trail: Trail, model: ModelRecord) -> dict[str, Any]:
 
 
 def _monitoring(trail: Trail, model: ModelRecord) -> dict[str, Any]:
-    from fairtrail.audit.monitoring import ALERT_PREDICATE
+    from fairtrail.policy.facts import alert_history
 
-    alerts: dict[str, list[tuple[int, dict[str, Any]]]] = {}
-    for index in trail.indices_about(model.digest, ALERT_PREDICATE):
-        _, st = trail.statement(index)
-        alerts.setdefault(str(st.predicate.get("alertId")), []).append((index, st.predicate))
+    alerts = alert_history(trail, model)
     if not alerts:
         return _component(1.0, [], "no monitoring alert")
     entries = [i for history in alerts.values() for i, _ in history]
@@ -161,21 +159,10 @@ def model_score(trail: Trail, model: ModelRecord) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _models(trail: Trail) -> list[ModelRecord]:
-    from fairtrail.lifecycle.models import MODEL_PREDICATE, resolve_model
-
-    refs: dict[str, int] = {}
-    for index in trail.indices_of_type(MODEL_PREDICATE):
-        _, st = trail.statement(index)
-        alg, value = next(iter(st.subject[0].digest.items()))
-        refs[f"{alg}:{value}"] = index
-    return [resolve_model(trail, r, files=False) for r in sorted(refs, key=refs.__getitem__)]
-
-
 def team_scores(trail: Trail) -> list[dict[str, Any]]:
     """Per actor who recorded models: the mean score of those models."""
     teams: dict[str, list[float]] = {}
-    for model in _models(trail):
+    for model in latest_models(trail):
         signer = trail.signer_of(model.index) or "?"
         teams.setdefault(signer, []).append(model_score(trail, model)["score"])
     return sorted(({"team": t, "models": len(s), "score": round(sum(s) / len(s), 2)}
@@ -197,7 +184,7 @@ def leaderboard(
 
     if metric not in METRICS:
         raise InputError(f"--metric must be one of {', '.join(METRICS)}, not {metric!r}")
-    chosen = models if models is not None else _models(trail)
+    chosen = models if models is not None else latest_models(trail)
     rows: list[dict[str, Any]] = []
     cohorts: dict[tuple[str, str, tuple[str, ...]], list[str]] = {}
     for model in chosen:

@@ -351,7 +351,7 @@ class Trail:
             signer = self._keyring.by_key(accepted.signer_keys[0])
             signer_name = signer.name if signer else "?"
             indexed.append(_indexed(index, accepted.statement, signer_name))
-            name = accepted.signer.name if accepted.signer else self.config.admin_name
+            name = a.signer or self.config.admin_name
             receipts.append(
                 Receipt(index, merkle.leaf_hash(a.leaf), a.envelope, accepted.statement, name)
             )

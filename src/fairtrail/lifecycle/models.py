@@ -30,6 +30,7 @@ __all__ = [
     "MODEL_PREDICATE",
     "ModelRecord",
     "detect_format",
+    "latest_models",
     "model_statement",
     "record_model",
     "resolve_model",
@@ -97,6 +98,12 @@ def resolve_model(
     if not found:
         raise InputError(f"model {what} is not recorded in this trail; run `fairtrail model add`")
     return found[-1]
+
+
+def latest_models(trail: Trail) -> list[ModelRecord]:
+    """The latest Model statement of each recorded artifact (by digest), oldest first."""
+    by_ref = {r.ref: r for r in _models(trail, trail.indices_of_type(MODEL_PREDICATE))}
+    return sorted(by_ref.values(), key=lambda r: r.index)
 
 
 def _models(trail: Trail, indices: list[int]) -> list[ModelRecord]:

@@ -39,7 +39,10 @@ if TYPE_CHECKING:
     from fairtrail.lifecycle.models import ModelRecord
     from fairtrail.trail import Trail
 
-__all__ = ["ALERT_PREDICATE", "SKELETON", "gather_facts", "monitoring_facts"]
+__all__ = [
+    "ALERT_PREDICATE", "SKELETON", "alert_history", "gather_facts", "monitoring_facts",
+    "open_alerts",
+]  # fmt: skip
 
 _RATE_FACTS = RATES
 _NO_VALUE = -1.0
@@ -314,13 +317,26 @@ def monitoring_facts(trail: Trail, model: ModelRecord) -> dict[str, Any]:
     }
 
 
-def _open_alerts(trail: Trail, model: ModelRecord) -> int:
-    """Alerts about this model whose latest state is `open` (monitoring records them)."""
-    state: dict[str, str] = {}
+def alert_history(trail: Trail, model: ModelRecord) -> dict[str, list[tuple[int, dict[str, Any]]]]:
+    """Each monitoring alert about this model, by alert id, with its statements in log
+    order (the one that opened it, then any resolution)."""
+    history: dict[str, list[tuple[int, dict[str, Any]]]] = {}
     for index in trail.indices_about(model.digest, ALERT_PREDICATE):
         _, st = trail.statement(index)
-        state[str(st.predicate.get("alertId", index))] = str(st.predicate.get("state", "open"))
-    return sum(1 for s in state.values() if s == "open")
+        history.setdefault(str(st.predicate.get("alertId", index)), []).append(
+            (index, dict(st.predicate))
+        )
+    return history
+
+
+def open_alerts(trail: Trail, model: ModelRecord) -> list[dict[str, Any]]:
+    """The alerts whose latest state is `open`: their latest statement, with its entry."""
+    latest = [h[-1] for h in alert_history(trail, model).values()]
+    return [{"entry": i, **p} for i, p in latest if p.get("state", "open") == "open"]
+
+
+def _open_alerts(trail: Trail, model: ModelRecord) -> int:
+    return len(open_alerts(trail, model))
 
 
 def _age(timestamp: Any, now: datetime) -> float:

@@ -67,7 +67,6 @@ class TrailWorker:
         self._jobs: queue.Queue[_Append | _Call | None] = queue.Queue()
         self._verifiers = ThreadPoolExecutor(VERIFY_THREADS, thread_name_prefix="fairtrail-verify")
         self._thread = threading.Thread(target=self._run, name="fairtrail-sequencer", daemon=True)
-        self.groups = 0  # committed groups, for tests and the status page
         self._thread.start()
 
     def append(self, envelopes: list[Envelope], token: ApiToken) -> Future[list[Receipt]]:
@@ -190,7 +189,6 @@ class TrailWorker:
             for job, _ in admitted:
                 job.future.set_exception(exc)
             return
-        self.groups += 1
         pos = 0
         for job, checked in admitted:
             job.future.set_result(receipts[pos : pos + len(checked)])

@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 from fairtrail.crypto.canonical import parse_json
 from fairtrail.crypto.dsse import Envelope
 from fairtrail.errors import InputError, StatementError
+from fairtrail.log import merkle
 from fairtrail.log.store import MAX_ENTRY_BYTES, Store
 from fairtrail.server._worker import TrailWorker
 from fairtrail.server.tokens import ApiToken, TokenStore
@@ -141,7 +142,7 @@ def build_router(
             raise HTTPException(404, f"no entry {index} (the log has {reader.size})")
         data = reader.entries(index, index + 1)[0]
         response.headers["Cache-Control"] = IMMUTABLE
-        return Entry(index=index, leaf_hash=_leaf_hash(data), envelope=parse_json(data))
+        return Entry(index=index, leaf_hash=merkle.leaf_hash(data).hex(), envelope=parse_json(data))
 
     @router.get("/entries", response_model=list[Entry], tags=["log"])
     def entries(
@@ -152,7 +153,7 @@ def build_router(
         if start >= end:
             return []
         rows = reader.entries(start, end)
-        return [Entry(index=start + i, leaf_hash=_leaf_hash(d), envelope=parse_json(d))
+        return [Entry(index=start + i, leaf_hash=merkle.leaf_hash(d).hex(), envelope=parse_json(d))
                 for i, d in enumerate(rows)]  # fmt: skip
 
     @router.post("/entries", response_model=AppendResult, status_code=201, tags=["log"],
@@ -339,10 +340,6 @@ def _envelope(position: int, item: Any) -> Envelope:
     if len(envelope.payload) > MAX_ENTRY_BYTES * 4 // 3 + 4:
         raise StatementError(f"envelope {position} is larger than {MAX_ENTRY_BYTES} bytes")
     return envelope
-
-
-def _leaf_hash(data: bytes) -> str:
-    return hashlib.sha256(b"\x00" + data).hexdigest()
 
 
 def _b64(data: bytes) -> str:

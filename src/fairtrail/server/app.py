@@ -227,9 +227,6 @@ def create_app(config: ServerConfig) -> FastAPI:
         docs_url="/api/docs",
         redoc_url=None,
     )
-    app.state.worker = worker
-    app.state.reader = reader
-    app.state.tokens = tokens
 
     @app.exception_handler(FairtrailError)
     async def on_fairtrail_error(_: Request, exc: FairtrailError) -> JSONResponse:
