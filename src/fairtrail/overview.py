@@ -97,7 +97,8 @@ def model_overview(trail: Trail, model: ModelRecord) -> dict[str, Any]:
     decisions = [
         {"entry": d.index, "policy": d.predicate["policy"]["name"],
          "version": d.predicate["policy"]["version"], "passed": d.passed,
-         "decidedAt": d.predicate.get("decidedAt"), "results": d.predicate["results"]}
+         "decidedAt": d.predicate.get("decidedAt"), "results": d.predicate["results"],
+         "params": (d.predicate.get("facts") or {}).get("params")}
         for d in decisions_of(trail, model.digest)
     ]  # fmt: skip
     try:

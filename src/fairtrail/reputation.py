@@ -131,8 +131,8 @@ def _transparency(trail: Trail, model: ModelRecord) -> dict[str, Any]:
         _, st = trail.statement(index)
         anchor_entries.append(index)
         anchored = max(anchored, int(st.predicate["checkpoint"]["size"]))
-    witnessed = max((c.size for c in trail.store.checkpoints() if trail.store.cosignatures(c.size)),
-                    default=0)  # fmt: skip
+    witnessed = next((c.size for c in reversed(trail.store.checkpoints())
+                      if trail.store.cosignatures(c.size)), 0)  # fmt: skip
     if not related:
         return _component(0.0, [], "no statement about the model")
     a = sum(1 for i in related if i < anchored) / len(related)

@@ -12,12 +12,10 @@ __all__ = ["group_bars", "lineage_graph", "policy_params", "trend"]
 _GOOD, _BAD, _INK, _MUTED = "#1a7f37", "#cf222e", "#1f2328", "#8c959f"
 
 
-def policy_params(
-    decisions: list[dict[str, Any]], facts_of: dict[int, dict[str, Any]]
-) -> dict[str, float]:
+def policy_params(decisions: list[dict[str, Any]]) -> dict[str, float]:
     """The params of the latest decision that carried any (thresholds to draw)."""
     for d in reversed(decisions):
-        params = facts_of.get(d["entry"], {}).get("params")
+        params = d.get("params")
         if isinstance(params, dict):
             return {k: float(v) for k, v in params.items() if isinstance(v, int | float)}
     return {}

@@ -70,13 +70,9 @@ def _flatten(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def model_context(trail: Trail, overview: dict[str, Any]) -> dict[str, Any]:
+def model_context(overview: dict[str, Any]) -> dict[str, Any]:
     """Charts and tables for one model's page or report."""
-    facts_of = {}
-    for d in overview["decisions"]:
-        _, st = trail.statement(d["entry"])
-        facts_of[d["entry"]] = st.predicate.get("facts", {})
-    params = charts.policy_params(overview["decisions"], facts_of)
+    params = charts.policy_params(overview["decisions"])
     limits = {name: f"{op} {params[p]:g}" for name, (p, op) in _LIMITS.items() if p in params}
     fairness = []
     ev = overview["evaluation"]
@@ -126,7 +122,7 @@ def write_report(trail: Trail, model: ModelRecord, path: Path) -> tuple[Path, li
     html = render(
         "model.html", standalone=True, origin=trail.config.origin, bundle_name=bundle_path.name,
         generated=datetime.now(UTC).isoformat(timespec="seconds"),
-        **model_context(trail, overview),
+        **model_context(overview),
     )  # fmt: skip
     data = _pdf(html) if path.suffix.lower() == ".pdf" else html.encode("utf-8")
     _atomic_write(bundle_path, json.dumps(bundle, indent=1).encode())

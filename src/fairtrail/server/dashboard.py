@@ -56,7 +56,7 @@ def build_dashboard(worker: TrailWorker) -> APIRouter:
                 record = resolve_model(trail, ref, files=False)  # a request names no files
             except InputError as exc:
                 raise HTTPException(404, str(exc)) from None
-            context = model_context(trail, model_overview(trail, record))
+            context = model_context(model_overview(trail, record))
             return render("model.html", origin=trail.config.origin, **context)
 
         return await page(run)
