@@ -9,18 +9,22 @@ every actor and Anchor statement.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fairtrail.anchoring import APPROVAL_PREDICATE
 from fairtrail.audit.evaluations import EVALUATION_PREDICATE
 from fairtrail.audit.preregistration import PREREGISTRATION_PREDICATE
 from fairtrail.bundle.export import build_bundle
+from fairtrail.errors import InputError
 from fairtrail.lifecycle.models import MODEL_PREDICATE
 from fairtrail.lifecycle.runs import RUN_PREDICATE
 from fairtrail.policy.decisions import DECISION_PREDICATE
 from fairtrail.policy.facts import ALERT_PREDICATE
 from fairtrail.policy.gates import DEPLOYMENT_PREDICATE
 from fairtrail.policy.reviews import REVIEW_PREDICATE
+from fairtrail.zk.circuits import CIRCUIT_PREDICATE
+from fairtrail.zk.proofs import PROOF_PREDICATE
 
 if TYPE_CHECKING:
     from fairtrail.lifecycle.models import ModelRecord
@@ -31,7 +35,7 @@ __all__ = ["export_bundle", "related_indices"]
 _ABOUT = (
     MODEL_PREDICATE, RUN_PREDICATE, EVALUATION_PREDICATE, PREREGISTRATION_PREDICATE,
     REVIEW_PREDICATE, DECISION_PREDICATE, DEPLOYMENT_PREDICATE, ALERT_PREDICATE,
-    APPROVAL_PREDICATE,
+    APPROVAL_PREDICATE, CIRCUIT_PREDICATE, PROOF_PREDICATE,
 )  # fmt: skip
 
 
@@ -57,4 +61,37 @@ def related_indices(trail: Trail, model: ModelRecord) -> list[int]:
 def export_bundle(trail: Trail, model: ModelRecord) -> tuple[dict[str, Any], list[int]]:
     """(the bundle document, related entries left out because not yet checkpointed)."""
     about = {"name": model.name, "digest": model.digest, "entry": model.index}
-    return build_bundle(trail, about, related_indices(trail, model))
+    document, pending = build_bundle(trail, about, related_indices(trail, model))
+    zk = zk_files(trail, [int(e["index"]) for e in document["entries"]])
+    if zk["circuits"] or zk["proofs"]:
+        document["zk"] = zk
+    return document, pending
+
+
+def zk_files(trail: Trail, indices: list[int]) -> dict[str, Any]:
+    """The files a verifier needs for the ZkCircuit and ZkProof entries among `indices`:
+    each circuit's settings, verifying key and SRS, and every batch's proof."""
+    import base64
+
+    from fairtrail.zk.proofs import proof_file
+
+    def b64(path: Path) -> str:
+        try:
+            return base64.b64encode(path.read_bytes()).decode("ascii")
+        except FileNotFoundError:
+            raise InputError(f"this trail does not hold {path}, which the bundle needs") from None
+
+    circuits, proofs = [], []
+    for index in indices:
+        _, st = trail.statement(index)
+        p = st.predicate
+        if st.predicate_type == CIRCUIT_PREDICATE:
+            folder = trail.paths.root / "zk" / str(p["verifyingKey"]["sha256"])[:16]
+            circuits.append({"entry": index, "settings": b64(folder / "settings.json"),
+                             "vk": b64(folder / "vk.key"), "srs": b64(folder / "kzg.srs")})
+        elif st.predicate_type == PROOF_PREDICATE:
+            vk = str(p["circuit"]["verifyingKey"])
+            for k, batch in enumerate(p["batches"]):
+                path = proof_file(trail, vk, str(batch["proof"]["sha256"]))
+                proofs.append({"entry": index, "batch": k, "proof": b64(path)})
+    return {"circuits": circuits, "proofs": proofs}

@@ -7,7 +7,9 @@
       "log": {"origin", "vkey", "rootAdmin": {"name", "key"}},    who runs the log
       "checkpoint": "<signed note, with witness cosignatures>",  what every proof is against
       "entries": [{"index", "leaf": base64, "proof": [base64...]}],
-      "anchored": [{"note": "<signed note>", "consistency": [base64...]}]
+      "anchored": [{"note": "<signed note>", "consistency": [base64...]}],
+      "zk": {"circuits": [{"entry", "settings", "vk", "srs"}],      base64 files of the
+             "proofs": [{"entry", "batch", "proof"}]}               ZkCircuit/ZkProof entries
     }
 
 `leaf` is the exact bytes of the log entry (a DSSE envelope in canonical JSON), so the
@@ -65,6 +67,24 @@ class Anchored(_Strict):
     consistency: list[str] = Field(max_length=126)
 
 
+class ZkCircuitFiles(_Strict):
+    entry: int = Field(ge=0, lt=2**63, description="the ZkCircuit statement's entry")
+    settings: str = Field(pattern=_B64, max_length=1 << 20)
+    vk: str = Field(pattern=_B64, max_length=16 << 20)
+    srs: str = Field(pattern=_B64, max_length=48 << 20)
+
+
+class ZkProofFile(_Strict):
+    entry: int = Field(ge=0, lt=2**63, description="the ZkProof statement's entry")
+    batch: int = Field(ge=0, lt=1 << 20, description="the batch's position in the statement")
+    proof: str = Field(pattern=_B64, max_length=6 << 20)
+
+
+class ZkFiles(_Strict):
+    circuits: list[ZkCircuitFiles] = Field(default_factory=list, max_length=64)
+    proofs: list[ZkProofFile] = Field(default_factory=list, max_length=100_000)
+
+
 class BundleV1(_Strict):
     format: str = Field(pattern=f"^{re.escape(FORMAT)}$")
     createdAt: str = Field(max_length=64)
@@ -73,3 +93,4 @@ class BundleV1(_Strict):
     checkpoint: str = Field(max_length=256 * 1024)
     entries: list[Entry] = Field(min_length=1, max_length=MAX_ENTRIES)
     anchored: list[Anchored] = Field(default_factory=list, max_length=10_000)
+    zk: ZkFiles | None = None

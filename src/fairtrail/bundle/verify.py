@@ -6,7 +6,7 @@ can tell "the bundle was edited" from "the log key is not the one we pinned":
 
     malformed 10 · unknown-version 11 · unknown-key 12 · bad-signature 13 ·
     missing-proof 14 · bad-proof 15 · broken-link 16 · policy-chain 17 ·
-    witnesses 18 · anchor 19
+    witnesses 18 · anchor 19 · zk-proof 20
 
 What a bundle cannot prove: absence. The keyring is replayed from the actor statements
 the bundle carries, so a dishonest exporter could leave out a later revocation; pin
@@ -56,6 +56,7 @@ EXIT_CODES = {
     "policy-chain": 17,
     "witnesses": 18,
     "anchor": 19,
+    "zk-proof": 20,
 }
 _P = {
     k: predicate_type(k)
@@ -72,6 +73,8 @@ _P = {
         "alert",
         "chain-approval",
         "anchor",
+        "zk-circuit",
+        "zk-proof",
     )
 }
 
@@ -261,6 +264,7 @@ def _verify(
 
     # 5. links between statements, the policy chain, anchors
     _links(report, bundle, items)
+    _zk(report, bundle, items)
     _anchors(report, bundle, items, checkpoint, log_key, rpc)
 
 
@@ -556,6 +560,69 @@ def _check_deployment(
                 f"deployment {item.index} rests on decision {entry}, which is not an earlier "
                 "passing decision about this model",
             )
+
+
+def _zk(report: BundleReport, bundle: BundleV1, items: dict[int, _Item]) -> None:
+    """Every ZkProof in the bundle verifies offline against its circuit's files, the
+    weight commitment its ZkCircuit records, and the Evaluation or decision it names."""
+    proofs = [i for i in items.values() if i.statement.predicate_type == _P["zk-proof"]]
+    if not proofs:
+        return
+    from fairtrail.zk.verify import CircuitFiles, ZkVerificationError, verify_batch
+
+    about = dict(bundle.about.digest)
+    zk = bundle.zk
+    circuit_files = {c.entry: c for c in zk.circuits} if zk else {}
+    proof_files = {(p.entry, p.batch): p.proof for p in zk.proofs} if zk else {}
+    rows = 0
+    for item in proofs:
+        p = item.statement.predicate
+        entry = p.get("circuit", {}).get("entry")
+        circuit = items.get(entry) if isinstance(entry, int) else None
+        if circuit is None:
+            raise _fail(report, "zk proofs", "missing-proof",
+                        f"ZkProof {item.index}: its circuit (entry {entry}) is not in the bundle")
+        cp = circuit.statement.predicate
+        if (circuit.statement.predicate_type != _P["zk-circuit"] or circuit.index >= item.index
+                or cp.get("model", {}).get("digest") != about
+                or p.get("model", {}).get("digest") != about):
+            raise _fail(report, "zk proofs", "broken-link",
+                        f"ZkProof {item.index} does not rest on an earlier circuit of this model")
+        if p.get("purpose") == "audit":
+            ev = items.get(p.get("evaluation", {}).get("entry", -1))
+            if (ev is None or ev.statement.predicate_type != _P["evaluation"]
+                    or ev.index >= item.index
+                    or ev.statement.predicate.get("report", {}).get("rows") != p.get("rows")
+                    or ev.statement.predicate.get("data", {}).get("digest")
+                    != p["evaluation"].get("data")):
+                raise _fail(report, "zk proofs", "broken-link",
+                            f"ZkProof {item.index} does not prove every row of the Evaluation "
+                            "it names")  # fmt: skip
+        files = circuit_files.get(circuit.index)
+        if files is None:
+            raise _fail(report, "zk proofs", "missing-proof",
+                        f"the bundle lacks the key files of circuit {circuit.index}")
+        try:
+            decoded = CircuitFiles(_b64(files.settings), _b64(files.vk), _b64(files.srs))
+            for k, batch in enumerate(p.get("batches", [])):
+                data = proof_files.get((item.index, k))
+                if data is None:
+                    raise _fail(report, "zk proofs", "missing-proof",
+                                f"ZkProof {item.index}: batch {k}'s proof is not in the bundle")
+                verify_batch(decoded, cp, p, batch, _b64(data))
+        except ValueError as exc:
+            raise _fail(report, "zk proofs", "malformed", f"ZkProof {item.index}: {exc}") from None
+        except ZkVerificationError as exc:
+            raise _fail(report, "zk proofs", "zk-proof",
+                        f"ZkProof {item.index} ({exc.kind}): {exc}") from None
+        except InputError as exc:  # ezkl missing
+            raise _fail(report, "zk proofs", "zk-proof", str(exc)) from None
+        except (KeyError, TypeError):
+            raise _fail(report, "zk proofs", "malformed",
+                        f"ZkProof {item.index} or its circuit is malformed") from None
+        rows += int(p.get("rows", 0))
+    _ok(report, "zk proofs", f"{len(proofs)} ZkProof(s) of {rows} prediction(s) verify against "
+                             "their circuits' keys and weight commitments")  # fmt: skip
 
 
 def _anchors(

@@ -37,6 +37,7 @@ from fairtrail.cli.policy_cmds import deploy, policy_app, review, status
 from fairtrail.cli.server_cmds import report, serve, token_app
 from fairtrail.cli.subject_cmds import erase, subject_app
 from fairtrail.cli.trace_cmds import trace_cmd
+from fairtrail.cli.zk_cmds import zk_app
 from fairtrail.errors import FairtrailError
 
 app = typer.Typer(
@@ -98,6 +99,7 @@ app.command("licences")(licences)
 app.add_typer(royalties_app, name="royalties")
 app.command("score")(score)
 app.command("leaderboard")(leaderboard)
+app.add_typer(zk_app, name="zk")
 register_log_commands(app)
 
 

@@ -20,6 +20,8 @@ Facts (see docs/formats.md for every field):
   licences    the model's intended use and licence, and every licence conflict along its
               lineage (non-commercial, no-derivatives, share-alike, attribution, unknown)
   contributions  the model's own contributions: count, contributors, shares (basis points)
+  zk          zero-knowledge proofs: the circuit and its fidelity, whether the latest
+              Evaluation's predictions are proven, coverage, error against the float model
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from fairtrail.lifecycle.datasets import dataset_at, datasets_with_digest
 from fairtrail.lifecycle.runs import RUN_PREDICATE
 from fairtrail.policy.reviews import REVIEW_ROLES, reviews_of
 from fairtrail.statements.actors import Role
+from fairtrail.zk.facts import SKELETON as ZK_SKELETON
+from fairtrail.zk.facts import zk_facts
 
 if TYPE_CHECKING:
     from fairtrail.lifecycle.models import ModelRecord
@@ -94,6 +98,7 @@ SKELETON: dict[str, Any] = {
         "conflict_kinds": ["k"],
     },
     "contributions": {"count": 1, "contributors": ["a"], "share_bp": 0, "inherited": 0},
+    "zk": dict(ZK_SKELETON),
     "params": {},
 }  # fmt: skip
 
@@ -128,6 +133,7 @@ def gather_facts(trail: Trail, model: ModelRecord, now: datetime | None = None) 
         },
         "licences": licence_facts(trail, model),
         "contributions": _contributions(trail, model),
+        "zk": zk_facts(trail, model),
         "params": {},
     }
 
