@@ -182,3 +182,24 @@ def status(
         return
     for k, v in facts.items():
         STATE.out.print(f"{k}: {v}", markup=False)
+
+
+@zk_app.command("check-input")
+def check_input(
+    receipt: Annotated[Path, typer.Argument(help="Your receipt, with its salt and input.")],
+    bundle: Annotated[Path, typer.Option(help="The model's evidence bundle.")],
+) -> None:
+    """Offline, for the data subject: the bundle verifies and the proof of your decision was
+    made on your input; exit 3 if not."""
+    from fairtrail.zk.subject import check_subject_input
+
+    for path in (receipt, bundle):
+        if not path.is_file():
+            raise InputError(f"no such file: {path}")
+    result = check_subject_input(receipt.read_bytes(), bundle.read_bytes())
+    STATE.out.print(
+        f"decision {result['decision']}: the bundle verifies and its ZkProof (entry "
+        f"{result['entry']}) was made on your input; {result['model']} gives "
+        f"{result['proven']!r} (recorded: {result['recorded']!r})",
+        markup=False,
+    )

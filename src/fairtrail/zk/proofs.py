@@ -216,11 +216,19 @@ def prove_decision(
     trusted_types: tuple[str, ...] = (),
 ) -> tuple[Receipt, dict[str, Any]]:  # fmt: skip
     """Prove one recorded decision's output from its input in the vault, and record it."""
+    from fairtrail.decisions import DecisionStore
     from fairtrail.lifecycle.models import resolve_model
-    from fairtrail.trace import subject_copy
+    from fairtrail.privacy.vault import Vault
 
-    copy = subject_copy(trail, decision_id)
-    record = json.loads(copy["record"])
+    with DecisionStore(trail.paths.root / "decisions.db") as store:
+        found = store.find(decision_id)
+    if found is None:
+        raise InputError(f"no recorded decision {decision_id!r}")
+    with Vault(trail.paths.secrets / "vault.db") as vault:
+        _, sealed = vault.open_sealed(found.batch, found.position, f"decision-input:{decision_id}")
+    copy: dict[str, Any] = {"record": found.raw.decode("utf-8"), "salt": sealed[:16].hex(),
+            "input": sealed[16:].decode("utf-8"), "batchEntry": found.entry}  # fmt: skip
+    record = found.record
     model = resolve_model(trail, next(f"{a}:{v}" for a, v in record["model"].items()),
                           files=False)  # fmt: skip
     circuit = latest_circuit(trail, model)
