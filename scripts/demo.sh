@@ -283,7 +283,38 @@ echo "Both models audited on the same data, label and attribute, so they can be 
 "$ft" leaderboard --model credit-model --model credit-model-nc --metric demographic_parity_ratio
 "$ft" score credit-model
 
-step "16. A statement signed by a stranger is refused, and nothing is written"
+step "16. Zero-knowledge: prove an audit's predictions and one decision came from the committed model, weights and inputs kept private"
+"$ft" zk setup "$work/artifacts/credit-model.skops" --data "$here/data/german-credit/german_credit.csv" \
+  --batch 10 --as mo
+echo "An auditor audits 100 applicants; the owner proves every prediction behind that audit:"
+head -n 101 "$here/data/german-credit/german_credit.csv" > "$work/sample.csv"
+"$ft" audit --data "$work/sample.csv" --label credit --positive-label good --sensitive sex \
+  --model "$work/artifacts/credit-model.skops" --as ada > /dev/null
+"$ft" zk prove-audit "$work/artifacts/credit-model.skops" --data "$work/sample.csv" --as mo
+"$py" - "$here/data/german-credit/german_credit.csv" "$work/artifacts/credit-model.skops" \
+  "$work/zk-decision.jsonl" "$here/scripts" <<'PY'
+import csv, json, sys
+from skops.io import get_untrusted_types, load
+sys.path.insert(0, sys.argv[4])
+from train_german_credit import LEFT_OUT, NUMERIC
+row = list(csv.DictReader(open(sys.argv[1])))[7]
+applicant = {k: float(v) if k in NUMERIC else v for k, v in row.items() if k not in LEFT_OUT}
+model = load(sys.argv[2], trusted=get_untrusted_types(file=sys.argv[2]))
+said = str(model.predict([applicant])[0])
+json.dump({"id": "loan-zk-1", "model": sys.argv[2], "output": said, "time": "2026-12-02T09:00:00Z",
+           "subject": "applicant-zk-1", "input": applicant}, open(sys.argv[3], "w"))
+print(f"the deployed model decided {said!r} for applicant-zk-1")
+PY
+"$ft" decisions record "$work/zk-decision.jsonl"
+"$ft" zk prove-decision loan-zk-1 --model "$work/artifacts/credit-model.skops" --as mo
+"$ft" checkpoint > /dev/null
+"$ft" decisions receipt loan-zk-1 -o "$work/loan-zk-1.mine.json" --with-input
+"$ft" export "$work/artifacts/credit-model.skops" -o "$work/credit-zk.bundle.json"
+echo "Offline, the applicant checks the bundle (the proof included) and that the proof was made on their input:"
+(cd "$work" && env -u FAIRTRAIL_TRAIL "$ft" verify-bundle credit-zk.bundle.json --trusted-key "$vkey")
+(cd "$work" && env -u FAIRTRAIL_TRAIL "$ft" zk check-input loan-zk-1.mine.json --bundle credit-zk.bundle.json)
+
+step "17. A statement signed by a stranger is refused, and nothing is written"
 cat > "$work/model.json" <<JSON
 {"_type": "https://in-toto.io/Statement/v1",
  "subject": [{"name": "backdoored.skops", "digest": {"sha256": "$(printf '%064d' 0)"}}],
@@ -292,7 +323,7 @@ JSON
 "$py" -c 'from fairtrail.crypto import SigningKey; from pathlib import Path; SigningKey.generate().save(Path("'"$work"'/stranger.key"))'
 if "$ft" record "$work/model.json" --key "$work/stranger.key"; then echo "UNEXPECTED: accepted"; exit 1; fi
 
-step "17. Tamper with a copy of the trail: rewrite entry 3 (the dataset) in the database"
+step "18. Tamper with a copy of the trail: rewrite entry 3 (the dataset) in the database"
 cp -r "$work/trail" "$work/tampered"
 "$py" - "$work/tampered/log.db" <<'PY'
 import base64, json, sqlite3, struct, sys
@@ -315,4 +346,4 @@ rc=$?
 set -e
 echo "verify exit code: $rc (3 = tampering found)"
 test "$rc" -eq 3
-printf '\n\033[1mDemo finished: the model was audited, judged by the EU AI Act pack, approved by two reviewers and by 2 of 2 auditors on chain, then deployed; the checkpoint was cosigned by two witnesses and anchored; a decision was traced back to its model, data and approvals and its input erased, its proof intact; production monitoring caught one group being refused, opened alerts, re-audited the model and made its deployment non-compliant; a failing fairness rule blocked the next deployment; a pipeline wrote through the server with its token and the auditor got a report; two contributors shared the model and its fees, a licence conflict was gated and two models were ranked; the trail verifies, and the tampered copy is caught at entry 3.\033[0m\n'
+printf '\n\033[1mDemo finished: the model was audited, judged by the EU AI Act pack, approved by two reviewers and by 2 of 2 auditors on chain, then deployed; the checkpoint was cosigned by two witnesses and anchored; a decision was traced back to its model, data and approvals and its input erased, its proof intact; production monitoring caught one group being refused, opened alerts, re-audited the model and made its deployment non-compliant; a failing fairness rule blocked the next deployment; a pipeline wrote through the server with its token and the auditor got a report; two contributors shared the model and its fees, a licence conflict was gated and two models were ranked; one decision was proven in zero knowledge to come from the committed model; the trail verifies, and the tampered copy is caught at entry 3.\033[0m\n'

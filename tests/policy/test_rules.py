@@ -25,6 +25,7 @@ def rule(expr: str, rid: str = "r", severity: str = "error") -> dict[str, Any]:
 def test_packs_load_and_every_rule_cites() -> None:
     assert packs() == [
         "eu-ai-act-high-risk", "licensing", "nist-ai-rmf-measure", "production-monitoring",
+        "zero-knowledge",
     ]  # fmt: skip
     eu = load_policy(pack_path("eu-ai-act-high-risk")).doc
     cited = " ".join(r.cite or "" for r in eu.rules)
@@ -37,6 +38,8 @@ def test_packs_load_and_every_rule_cites() -> None:
     assert all(r.cite and "monitoring.latest" in r.expr for r in monitoring.rules)
     licensing = load_policy(pack_path("licensing")).doc
     assert all(r.cite and "licences." in r.expr for r in licensing.rules)
+    zk = load_policy(pack_path("zero-knowledge")).doc
+    assert all(r.cite and "zk." in r.expr for r in zk.rules)
 
 
 @pytest.mark.parametrize(

@@ -315,6 +315,28 @@ def test_cli_errors_are_one_line(proven: Any, tmp_path: Path) -> None:
     assert status.returncode == 0 and json.loads(status.stdout)["proven"] is True
 
 
+def test_cli_proves_an_audit_with_clean_output(proven: Any, tmp_path: Path) -> None:
+    """Proving runs outside the writer lock; ezkl's own printing never reaches stdout, so
+    --json output parses."""
+    credit, audit_data, *_ = proven
+    copy = tmp_path / "trail"
+    shutil.copytree(credit.path, copy, ignore=shutil.ignore_patterns("*.lock"))
+    from fairtrail.crypto import SigningKey
+
+    stranger = tmp_path / "stranger.key"
+    SigningKey.generate().save(stranger)
+    assert_user_error(ft(copy, "zk", "prove-audit", str(credit.model), "--data",
+                         str(audit_data), "--key", str(stranger)), 2, "not an actor")
+    result = ft(copy, "zk", "prove-audit", str(credit.model), "--data", str(audit_data),
+                "--as", "mo", "--json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["rows"] == 50 and doc["agreement"]["rows"] == 50
+    assert "Numerical Fidelity" not in result.stderr + result.stdout
+    checked = ft(copy, "zk", "verify", str(doc["entry"]))
+    assert checked.returncode == 0 and "verify" in checked.stdout, checked.stderr
+
+
 def test_policy_can_require_a_fidelity_bound(proven: Any, tmp_path: Path) -> None:
     credit, *_ = proven
     copy = tmp_path / "trail"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from fairtrail.cli._context import STATE, ActorOpt, KeyOpt, print_json
-from fairtrail.errors import InputError
+from fairtrail.errors import InputError, UnknownSignerError
+
+if TYPE_CHECKING:
+    from fairtrail.trail import Trail
 
 zk_app = typer.Typer(
     no_args_is_help=True,
@@ -18,6 +21,12 @@ zk_app = typer.Typer(
 _TRUST = Annotated[
     list[str] | None, typer.Option(help="A skops type to trust when loading the model.")
 ]
+
+
+def _known_signer(trail: Trail, actor: str | None, key: Path | None) -> None:
+    signer = STATE.signer(trail, actor, key)
+    if trail.keyring.by_key(signer.public) is None:
+        raise UnknownSignerError("the signing key is not an actor of this trail")
 
 
 def _model_file(path: str) -> Path:
@@ -94,20 +103,22 @@ def prove_audit(
     )
 
     from fairtrail.lifecycle.models import resolve_model
-    from fairtrail.zk.proofs import prove_audit as prove
+    from fairtrail.zk.proofs import counter, plan_audit, prove_batches, record_audit
 
     file = Path(model) if Path(model).is_file() else None
-    with STATE.open() as trail:
+    # read, prove, then record: the writer lock is held only for the last step
+    with STATE.open(writable=False) as trail:
         record = resolve_model(trail, model)
-        signer = STATE.signer(trail, actor, key)
-        bar = Progress(TextColumn("proving"), BarColumn(), MofNCompleteColumn(),
-                       TimeRemainingColumn(), console=STATE.err, transient=True)  # fmt: skip
-        with bar:
-            task = bar.add_task("prove", total=None)
-            receipt, p = prove(
-                trail, record, data, signer, model_file=file, trusted_types=tuple(trust or ()),
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
-            )  # fmt: skip
+        _known_signer(trail, actor, key)  # fails before minutes of proving, not after
+        plan = plan_audit(trail, record, data, model_file=file, trusted_types=tuple(trust or ()))
+    bar = Progress(TextColumn("proving"), BarColumn(), MofNCompleteColumn(),
+                   TimeRemainingColumn(), console=STATE.err, transient=True)  # fmt: skip
+    with bar:
+        task = bar.add_task("prove", total=len(plan.x))
+        batches = prove_batches(plan.circuit, plan.x, counter(
+            len(plan.x), lambda done, total: bar.update(task, completed=done)))  # fmt: skip
+    with STATE.open() as trail:
+        receipt, p = record_audit(trail, plan, batches, STATE.signer(trail, actor, key))
     if as_json:
         print_json({"entry": receipt.index, **p})
         return
@@ -137,14 +148,16 @@ def prove_decision(
 ) -> None:
     """Prove that the committed model gives the recorded output for one decision (its input
     comes from the vault and stays private), and record the proof."""
-    from fairtrail.zk.proofs import prove_decision as prove
+    from fairtrail.zk.proofs import plan_decision, prove_batches, record_decision
 
     file = _model_file(model) if model is not None else None
+    with STATE.open(writable=False) as trail:
+        _known_signer(trail, actor, key)
+        plan = plan_decision(trail, decision_id, model_file=file, trusted_types=tuple(trust or ()))
+    with STATE.err.status("proving"):
+        (batch,) = prove_batches(plan.circuit, plan.x)
     with STATE.open() as trail:
-        signer = STATE.signer(trail, actor, key)
-        with STATE.err.status("proving"):
-            receipt, p = prove(trail, decision_id, signer, model_file=file,
-                               trusted_types=tuple(trust or ()))  # fmt: skip
+        receipt, p = record_decision(trail, plan, batch, STATE.signer(trail, actor, key))
     STATE.out.print(
         f"recorded ZkProof at entry {receipt.index}: decision {decision_id} -> "
         f"{p['decision']['proven']!r} proven for {p['model']['name']} in "

@@ -44,18 +44,22 @@ def run(what: str, fn: str, *args: Any, **kwargs: Any) -> Any:
 
 @contextmanager
 def quiet() -> Iterator[None]:
-    """ezkl's Rust core prints tables and notices to the process's stdout, where they would
-    corrupt a command's output (`--json`): send file descriptor 1 to /dev/null meanwhile."""
+    """ezkl's Rust core prints calibration tables and notices straight to file descriptors
+    1 and 2, where they would corrupt a command's output (`--json`) and bury its one-line
+    errors; its failures come back as exceptions. So both go to /dev/null meanwhile."""
     sys.stdout.flush()
-    saved = os.dup(1)
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
         yield
     finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
 
 
 def compress_g1(x_le: str, y_le: str) -> str:

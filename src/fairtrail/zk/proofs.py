@@ -49,7 +49,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PROOF_PREDICATE",
+    "AuditPlan",
     "BatchProof",
+    "DecisionPlan",
+    "counter",
+    "plan_audit",
+    "plan_decision",
+    "record_audit",
+    "record_decision",
     "decision_salt_key",
     "label_of",
     "proofs_about",
@@ -129,20 +136,42 @@ def proof_file(trail: Trail, circuit_vk: str, sha256: str) -> Path:
     return trail.paths.root / "zk" / circuit_vk[:16] / "proofs" / f"{sha256}.json"
 
 
-def prove_audit(
-    trail: Trail,
-    model: ModelRecord,
-    data: Path,
-    signer: SigningKey,
-    *,
-    model_file: Path | None = None,
+@dataclass(frozen=True)
+class AuditPlan:
+    """What proving an audit needs, read from the trail before the (long) proving, so the
+    trail's writer lock is held only to record the result."""
+
+    model: ModelRecord
+    circuit: Circuit
+    data: Path
+    data_digest: dict[str, str]
+    evaluation: tuple[int, dict[str, Any]]
+    evidence: Any  # audit.rows.RowEvidence: labels, the Evaluation's predictions, groups
+    x: npt.NDArray[np.float64]  # circuit inputs, salted
+    key: bytes  # the salt key (kept off the log)
+    float_p: npt.NDArray[np.float64] | None  # the float model's probabilities, if given
+
+
+@dataclass(frozen=True)
+class DecisionPlan:
+    model: ModelRecord
+    circuit: Circuit
+    decision_id: str
+    record: dict[str, Any]
+    raw: bytes
+    batch_entry: int
+    x: npt.NDArray[np.float64]
+    float_p: npt.NDArray[np.float64] | None
+
+
+def plan_audit(
+    trail: Trail, model: ModelRecord, data: Path, *, model_file: Path | None = None,
     trusted_types: tuple[str, ...] = (),
-    progress: Callable[[int, int], None] = lambda done, total: None,
-) -> tuple[Receipt, dict[str, Any]]:
-    """Prove every prediction of the model's latest Evaluation on `data`, and record it."""
+) -> AuditPlan:  # fmt: skip
+    """Check that `data` is what the model's latest Evaluation audited, and prepare the
+    circuit inputs of every row."""
     from fairtrail.audit import data as audit_data
     from fairtrail.audit.evaluations import AuditRequest, latest_evaluation, run_audit_rows
-    from fairtrail.audit.fairness import audit_arrays
     from fairtrail.lifecycle.fingerprint import fingerprint
 
     found = latest_evaluation(trail, model.digest)
@@ -156,7 +185,9 @@ def prove_audit(
             f"({ev['data'].get('file')}); give the data that was audited"
         )
     circuit = latest_circuit(trail, model)
-    prediction = ev.get("predictions", "model")
+    if model_file is not None:
+        _check_model_file(model, model_file)
+    prediction = str(ev.get("predictions", "model"))
     request = AuditRequest(
         data=data, label=ev["label"], sensitive=list(ev["sensitive"]),
         prediction=prediction[len("column:"):] if prediction.startswith("column:") else None,
@@ -165,57 +196,95 @@ def prove_audit(
         trusted_types=trusted_types, allow_missing=True,
     )  # fmt: skip
     if request.prediction is None and request.model_file is None:
-        raise InputError("this Evaluation predicted with the model: give the model file")
+        raise InputError("this Evaluation predicted with the model: give the model's file")
     _, evidence = run_audit_rows(request)
     table = audit_data.read_columns(data, None)
     rows = table.to_pylist()
     key = os.urandom(32)
     x = circuit.featurizer.vectors(rows, salts(key, 0, len(rows)))
-    total = len(rows)
+    float_p = (
+        _float_reference(circuit, model_file, table, trusted_types) if model_file else None
+    )
+    return AuditPlan(model, circuit, data, data_digest, found, evidence, x, key, float_p)
+
+
+def record_audit(
+    trail: Trail, plan: AuditPlan, batches: list[BatchProof], signer: SigningKey
+) -> tuple[Receipt, dict[str, Any]]:
+    """Store the proofs and the salt key, and record the ZkProof of `plan`."""
+    from fairtrail.audit.fairness import audit_arrays
+
+    eval_entry, ev = plan.evaluation
+    circuit = plan.circuit
+    total = len(plan.x)
+    if sum(b.count for b in batches) != total:
+        raise FairtrailError("the proofs do not cover every row of the plan")
+    outputs = [o for b in batches for o in b.outputs]
+    positive = ev["positiveLabel"]
+    proven = np.array([label_of(o, circuit) == positive for o in outputs])
+    agree = int(np.sum(proven == plan.evidence.y_pred))
+    report = audit_arrays(plan.evidence.y_true, proven, list(plan.evidence.groups),
+                          min_group_size=int(ev["minGroupSize"]))  # fmt: skip
+    circuit_p = np.concatenate([b.probabilities for b in batches])
+    _store(circuit, batches)
+    first_sha = batches[0].sha256
+    key_file = trail.paths.secrets / "zk" / f"{first_sha}.key"
+    if not key_file.exists():  # the same proofs recorded twice keep the first key
+        write_private(key_file, plan.key)
+    predicate = _predicate(circuit, plan.model, "audit", batches) | {
+        "evaluation": {"entry": eval_entry, "rows": int(ev["report"]["rows"]),
+                       "data": plan.data_digest},
+        "agreement": {"rows": total, "same": agree, "differ": total - agree,
+                      "note": "proven predictions equal to the Evaluation's, row by row"},
+        "report": {k: report[k] for k in ("rows", "overall", "by_group", "disparities")},
+        "fidelity": fidelity_of(circuit_p, plan.float_p) if plan.float_p is not None else None,
+        "salt": {"key": f"secrets/zk/{first_sha}.key (off the log)"},
+    }  # fmt: skip
+    statement = Statement(
+        subject=[Subject(name=plan.model.name, digest=plan.model.digest),
+                 Subject(name=plan.data.name, digest=plan.data_digest)],
+        predicate_type=PROOF_PREDICATE, predicate=predicate,
+    )  # fmt: skip
+    return trail.record(statement, signer), predicate
+
+
+def prove_audit(
+    trail: Trail,
+    model: ModelRecord,
+    data: Path,
+    signer: SigningKey,
+    *,
+    model_file: Path | None = None,
+    trusted_types: tuple[str, ...] = (),
+    progress: Callable[[int, int], None] = lambda done, total: None,
+) -> tuple[Receipt, dict[str, Any]]:
+    """Prove every prediction of the model's latest Evaluation on `data`, and record it
+    (plan, prove, record in one writable session; the CLI splits them)."""
+    plan = plan_audit(trail, model, data, model_file=model_file, trusted_types=trusted_types)
+    batches = prove_batches(plan.circuit, plan.x, counter(len(plan.x), progress))
+    return record_audit(trail, plan, batches, signer)
+
+
+def counter(total: int, progress: Callable[[int, int], None]) -> Callable[[int], None]:
+    """Turn per-batch counts into (done, total) calls."""
     done = [0]
 
     def step(n: int) -> None:
         done[0] += n
         progress(done[0], total)
 
-    batches = prove_batches(circuit, x, step)
-    outputs = [o for b in batches for o in b.outputs]
-    positive = ev["positiveLabel"]
-    proven = np.array([label_of(o, circuit) == positive for o in outputs])
-    agree = int(np.sum(proven == evidence.y_pred))
-    report = audit_arrays(evidence.y_true, proven, list(evidence.groups),
-                          min_group_size=int(ev["minGroupSize"]))  # fmt: skip
-    float_p = _float_reference(circuit, model_file, table) if model_file else None
-    circuit_p = np.concatenate([b.probabilities for b in batches])
-    _store(circuit, batches)
-    first_sha = batches[0].sha256
-    write_private(trail.paths.secrets / "zk" / f"{first_sha}.key", key)
-    predicate = _predicate(circuit, model, "audit", batches) | {
-        "evaluation": {"entry": eval_entry, "rows": int(ev["report"]["rows"]),
-                       "data": data_digest},
-        "agreement": {"rows": total, "same": agree, "differ": total - agree,
-                      "note": "proven predictions equal to the Evaluation's, row by row"},
-        "report": {k: report[k] for k in ("rows", "overall", "by_group", "disparities")},
-        "fidelity": fidelity_of(circuit_p, float_p) if float_p is not None else None,
-        "salt": {"key": f"secrets/zk/{first_sha}.key (off the log)"},
-    }  # fmt: skip
-    statement = Statement(
-        subject=[Subject(name=model.name, digest=model.digest),
-                 Subject(name=data.name, digest=data_digest)],
-        predicate_type=PROOF_PREDICATE, predicate=predicate,
-    )  # fmt: skip
-    return trail.record(statement, signer), predicate
+    return step
 
 
 def decision_salt_key(decision_salt: bytes) -> bytes:
     return hmac.new(decision_salt, _DECISION_KEY, hashlib.sha256).digest()
 
 
-def prove_decision(
-    trail: Trail, decision_id: str, signer: SigningKey, *, model_file: Path | None = None,
+def plan_decision(
+    trail: Trail, decision_id: str, *, model_file: Path | None = None,
     trusted_types: tuple[str, ...] = (),
-) -> tuple[Receipt, dict[str, Any]]:  # fmt: skip
-    """Prove one recorded decision's output from its input in the vault, and record it."""
+) -> DecisionPlan:  # fmt: skip
+    """The circuit input of one recorded decision, from its input in the vault."""
     from fairtrail.decisions import DecisionStore
     from fairtrail.lifecycle.models import resolve_model
     from fairtrail.privacy.vault import Vault
@@ -226,49 +295,72 @@ def prove_decision(
         raise InputError(f"no recorded decision {decision_id!r}")
     with Vault(trail.paths.secrets / "vault.db") as vault:
         _, sealed = vault.open_sealed(found.batch, found.position, f"decision-input:{decision_id}")
-    copy: dict[str, Any] = {"record": found.raw.decode("utf-8"), "salt": sealed[:16].hex(),
-            "input": sealed[16:].decode("utf-8"), "batchEntry": found.entry}  # fmt: skip
     record = found.record
     model = resolve_model(trail, next(f"{a}:{v}" for a, v in record["model"].items()),
                           files=False)  # fmt: skip
     circuit = latest_circuit(trail, model)
     try:
-        row = json.loads(copy["input"])
-    except json.JSONDecodeError:
+        row = json.loads(sealed[16:].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
         raise InputError(f"decision {decision_id}'s input is not JSON") from None
     if not isinstance(row, dict):
         raise InputError(f"decision {decision_id}'s input is not an object of named features")
-    key = decision_salt_key(bytes.fromhex(copy["salt"]))
+    key = decision_salt_key(sealed[:16])
     x = circuit.featurizer.vectors([row], salts(key, 0, 1))
-    (batch,) = prove_batches(circuit, x)
-    label = label_of(batch.outputs[0], circuit)
-    if label != str(record["output"]):
-        raise FairtrailError(
-            f"the committed model gives {label!r} for decision {decision_id}, which was "
-            f"recorded as {record['output']!r}; nothing recorded"
-        )
-    _store(circuit, [batch])
-    fidelity = None
+    float_p = None
     if model_file is not None:
         import pyarrow as pa
 
-        float_p = _float_reference(circuit, model_file, pa.Table.from_pylist([row]))
-        fidelity = fidelity_of(batch.probabilities, float_p)
-    raw = copy["record"].encode("utf-8")
-    predicate = _predicate(circuit, model, "decision", [batch]) | {
-        "decision": {"id": decision_id, "batchEntry": int(copy["batchEntry"]),
-                     "record": {"sha256": hashlib.sha256(raw).hexdigest()},
-                     "output": record["output"], "proven": label},
-        "fidelity": fidelity,
+        _check_model_file(model, model_file)
+        float_p = _float_reference(circuit, model_file, pa.Table.from_pylist([row]),
+                                   trusted_types)  # fmt: skip
+    return DecisionPlan(model, circuit, decision_id, record, found.raw, found.entry, x, float_p)
+
+
+def record_decision(
+    trail: Trail, plan: DecisionPlan, batch: BatchProof, signer: SigningKey
+) -> tuple[Receipt, dict[str, Any]]:
+    """Record the ZkProof of one decision, if the proven output is the recorded one."""
+    circuit = plan.circuit
+    label = label_of(batch.outputs[0], circuit)
+    if label != str(plan.record["output"]):
+        raise FairtrailError(
+            f"the committed model gives {label!r} for decision {plan.decision_id}, which was "
+            f"recorded as {plan.record['output']!r}; nothing recorded"
+        )
+    _store(circuit, [batch])
+    digest = hashlib.sha256(plan.raw).hexdigest()
+    predicate = _predicate(circuit, plan.model, "decision", [batch]) | {
+        "decision": {"id": plan.decision_id, "batchEntry": plan.batch_entry,
+                     "record": {"sha256": digest}, "output": plan.record["output"],
+                     "proven": label},
+        "fidelity": (fidelity_of(batch.probabilities, plan.float_p)
+                     if plan.float_p is not None else None),
         "salt": {"key": "HMAC-SHA256(the decision's vault salt, 'fairtrail-zk-decision')"},
     }  # fmt: skip
     statement = Statement(
-        subject=[Subject(name=model.name, digest=model.digest),
-                 Subject(name=f"decision {decision_id}",
-                         digest={"sha256": hashlib.sha256(raw).hexdigest()})],
+        subject=[Subject(name=plan.model.name, digest=plan.model.digest),
+                 Subject(name=f"decision {plan.decision_id}", digest={"sha256": digest})],
         predicate_type=PROOF_PREDICATE, predicate=predicate,
     )  # fmt: skip
     return trail.record(statement, signer), predicate
+
+
+def prove_decision(
+    trail: Trail, decision_id: str, signer: SigningKey, *, model_file: Path | None = None,
+    trusted_types: tuple[str, ...] = (),
+) -> tuple[Receipt, dict[str, Any]]:  # fmt: skip
+    """Prove one recorded decision's output from its input in the vault, and record it."""
+    plan = plan_decision(trail, decision_id, model_file=model_file, trusted_types=trusted_types)
+    (batch,) = prove_batches(plan.circuit, plan.x)
+    return record_decision(trail, plan, batch, signer)
+
+
+def _check_model_file(model: ModelRecord, model_file: Path) -> None:
+    from fairtrail.lifecycle.fingerprint import fingerprint
+
+    if dict(fingerprint(model_file).subject_digest) != dict(model.digest):
+        raise InputError(f"{model_file.name} is not the file of model {model.name}")
 
 
 def proofs_about(trail: Trail, model: ModelRecord) -> list[tuple[int, dict[str, Any]]]:
@@ -300,11 +392,13 @@ def _predicate(
     }  # fmt: skip
 
 
-def _float_reference(circuit: Circuit, model_file: Path, table: Any) -> npt.NDArray[np.float64]:
+def _float_reference(
+    circuit: Circuit, model_file: Path, table: Any, trusted_types: tuple[str, ...]
+) -> npt.NDArray[np.float64]:
     """The float model's P(positive) on the same rows (its own predict_proba)."""
     from fairtrail.audit._predict import _features, _load_skops
 
-    model = _load_skops(model_file, ())
+    model = _load_skops(model_file, trusted_types)
     try:
         proba = np.asarray(model.predict_proba(_features(model, table, model_file.name)))
     except Exception as exc:
