@@ -285,11 +285,11 @@ echo "Both models audited on the same data, label and attribute, so they can be 
 
 step "16. Zero-knowledge: prove an audit's predictions and one decision came from the committed model, weights and inputs kept private"
 "$ft" zk setup "$work/artifacts/credit-model.skops" --data "$here/data/german-credit/german_credit.csv" \
-  --batch 10 --as mo
+  --as mo
 echo "An auditor audits 100 applicants; the owner proves every prediction behind that audit:"
 head -n 101 "$here/data/german-credit/german_credit.csv" > "$work/sample.csv"
 "$ft" audit --data "$work/sample.csv" --label credit --positive-label good --sensitive sex \
-  --model "$work/artifacts/credit-model.skops" --as ada > /dev/null
+  --min-group-size 20 --model "$work/artifacts/credit-model.skops" --as ada > /dev/null
 "$ft" zk prove-audit "$work/artifacts/credit-model.skops" --data "$work/sample.csv" --as mo
 "$py" - "$here/data/german-credit/german_credit.csv" "$work/artifacts/credit-model.skops" \
   "$work/zk-decision.jsonl" "$here/scripts" <<'PY'

@@ -131,9 +131,15 @@ def prove_audit(
         + (f"; max error {f['maxAbsError']:.2e}, {f['flips']} flipped" if f else ""),
         markup=False,
     )  # fmt: skip
-    disparities = p["report"]["disparities"]
-    shown = ", ".join(f"{k} {v:.3f}" for k, v in disparities.items() if isinstance(v, float))
-    STATE.out.print(f"fairness from the proven predictions: {shown}", markup=False)
+    report = p["report"]
+    if report["groups_compared"] < 2:
+        STATE.out.print("fairness from the proven predictions: fewer than two groups are large "
+                        "enough to compare", markup=False)  # fmt: skip
+        return
+    shown = ", ".join(f"{k} {v:.3f}" for k, v in report["disparities"].items()
+                      if isinstance(v, float) and k.startswith(("demographic", "equalized")))
+    STATE.out.print(f"fairness from the proven predictions ({report['groups_compared']} groups "
+                    f"compared): {shown}", markup=False)  # fmt: skip
 
 
 @zk_app.command("prove-decision")

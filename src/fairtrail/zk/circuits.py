@@ -56,6 +56,7 @@ __all__ = [
 CIRCUIT_PREDICATE = predicate_type("zk-circuit")
 MAX_BATCH = 1000
 MAX_SRS_BYTES = 1 << 30
+FIDELITY_ROWS = 1000
 MIN_INPUT_SCALE = 8  # salt bytes are b/256: they must quantise exactly
 _FILES = ("model.onnx", "settings.json", "circuit.ezkl", "vk.key", "pk.key", "kzg.srs")
 
@@ -170,10 +171,14 @@ def setup_circuit(
                                                    "inputScale": int(run["input_scale"])}},
                                  work)  # fmt: skip
         progress("measuring the circuit's numerical fidelity")
-        witnesses = [witness(folder_circuit, b, len(b)) for b in calibration]
+        # fidelity on up to 1,000 rows (at most 50 witnesses): witnesses are cheap, proofs not
+        measured = _batches(x[: max(FIDELITY_ROWS, 4 * batch)], batch)[:50]
+        witnesses = [witness(folder_circuit, b, len(b)) for b in measured]
         commitment = witnesses[0].weight_commitment
+        if any(w.weight_commitment != commitment for w in witnesses):
+            raise FairtrailError("ezkl gave two weight commitments for one circuit")
         circuit_p = np.concatenate([w.probabilities for w in witnesses])
-        float_p = network.forward(np.concatenate(calibration))
+        float_p = network.forward(np.concatenate(measured))
         fidelity = fidelity_of(circuit_p, float_p)
         digests = {n: _sha256(work / n) for n in _FILES}
         folder = root / digests["vk.key"][:16]

@@ -236,7 +236,8 @@ def record_audit(
                        "data": plan.data_digest},
         "agreement": {"rows": total, "same": agree, "differ": total - agree,
                       "note": "proven predictions equal to the Evaluation's, row by row"},
-        "report": {k: report[k] for k in ("rows", "overall", "by_group", "disparities")},
+        "report": {k: report[k] for k in ("rows", "overall", "by_group", "disparities",
+                                          "groups_compared", "small_groups")},
         "fidelity": fidelity_of(circuit_p, plan.float_p) if plan.float_p is not None else None,
         "salt": {"key": f"secrets/zk/{first_sha}.key (off the log)"},
     }  # fmt: skip
