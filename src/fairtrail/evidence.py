@@ -73,6 +73,7 @@ def zk_files(trail: Trail, indices: list[int]) -> dict[str, Any]:
     each circuit's settings, verifying key and SRS, and every batch's proof."""
     import base64
 
+    from fairtrail.zk.circuits import circuit_folder
     from fairtrail.zk.proofs import proof_file
 
     def b64(path: Path) -> str:
@@ -86,12 +87,11 @@ def zk_files(trail: Trail, indices: list[int]) -> dict[str, Any]:
         _, st = trail.statement(index)
         p = st.predicate
         if st.predicate_type == CIRCUIT_PREDICATE:
-            folder = trail.paths.root / "zk" / str(p["verifyingKey"]["sha256"])[:16]
+            folder = circuit_folder(trail, p)
             circuits.append({"entry": index, "settings": b64(folder / "settings.json"),
                              "vk": b64(folder / "vk.key"), "srs": b64(folder / "kzg.srs")})
         elif st.predicate_type == PROOF_PREDICATE:
-            vk = str(p["circuit"]["verifyingKey"])
             for k, batch in enumerate(p["batches"]):
-                path = proof_file(trail, vk, str(batch["proof"]["sha256"]))
+                path = proof_file(trail, str(batch["proof"]["sha256"]))
                 proofs.append({"entry": index, "batch": k, "proof": b64(path)})
     return {"circuits": circuits, "proofs": proofs}

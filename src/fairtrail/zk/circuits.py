@@ -49,6 +49,7 @@ __all__ = [
     "CIRCUIT_PREDICATE",
     "Circuit",
     "circuit_at",
+    "circuit_folder",
     "latest_circuit",
     "setup_circuit",
 ]
@@ -181,12 +182,14 @@ def setup_circuit(
         float_p = network.forward(np.concatenate(measured))
         fidelity = fidelity_of(circuit_p, float_p)
         digests = {n: _sha256(work / n) for n in _FILES}
-        folder = root / digests["vk.key"][:16]
-        if folder.exists():
-            shutil.rmtree(folder)
-        for name in ("calibration.json",):
-            (work / name).unlink(missing_ok=True)
-        os.replace(work, folder)
+        # one folder per compiled circuit (it holds the weights) and key: two models of the
+        # same shape share a verifying key, never a folder
+        folder = root / folder_name(digests["circuit.ezkl"], digests["vk.key"])
+        (work / "calibration.json").unlink(missing_ok=True)
+        if folder.exists():  # the very same files already (a repeated setup): keep those
+            shutil.rmtree(work)
+        else:
+            os.replace(work, folder)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -289,7 +292,7 @@ def circuit_at(trail: Trail, index: int) -> Circuit:
     if st.predicate_type != CIRCUIT_PREDICATE:
         raise InputError(f"entry {index} is not a ZkCircuit statement")
     p = st.predicate
-    folder = trail.paths.root / "zk" / str(p["verifyingKey"]["sha256"])[:16]
+    folder = circuit_folder(trail, p)
     for name, want in (("vk.key", p["verifyingKey"]["sha256"]),
                        ("settings.json", p["settings"]["sha256"]),
                        ("kzg.srs", p["srs"]["sha256"]),
@@ -303,6 +306,17 @@ def circuit_at(trail: Trail, index: int) -> Circuit:
     if not (folder / "pk.key").is_file():
         raise InputError(f"the proving key of circuit entry {index} is missing ({folder})")
     return Circuit(index, p, folder)
+
+
+def folder_name(compiled_sha256: str, vk_sha256: str) -> str:
+    return hashlib.sha256(f"{compiled_sha256}:{vk_sha256}".encode()).hexdigest()[:24]
+
+
+def circuit_folder(trail: Trail, predicate: dict[str, Any]) -> Path:
+    """Where the trail keeps the files of the ZkCircuit `predicate`."""
+    name = folder_name(str(predicate["compiledCircuit"]["sha256"]),
+                       str(predicate["verifyingKey"]["sha256"]))  # fmt: skip
+    return trail.paths.root / "zk" / name
 
 
 def _batches(x: npt.NDArray[np.float64], batch: int) -> list[npt.NDArray[np.float64]]:

@@ -6,7 +6,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from fairtrail.errors import InputError
-from fairtrail.zk.circuits import CIRCUIT_PREDICATE
+from fairtrail.zk.circuits import CIRCUIT_PREDICATE, circuit_folder
 from fairtrail.zk.proofs import PROOF_PREDICATE, proof_file
 from fairtrail.zk.verify import circuit_files_in, verify_batch
 
@@ -29,11 +29,10 @@ def verify_entry(trail: Trail, entry: int) -> tuple[dict[str, Any], float]:
     if cst.predicate_type != CIRCUIT_PREDICATE or circuit_entry >= entry:
         raise InputError(f"ZkProof {entry} names entry {circuit_entry}, not an earlier ZkCircuit")
     circuit = cst.predicate
-    vk = str(circuit["verifyingKey"]["sha256"])
-    files = circuit_files_in(trail.paths.root / "zk" / vk[:16])
+    files = circuit_files_in(circuit_folder(trail, circuit))
     started = time.perf_counter()
     for batch in p["batches"]:
-        path = proof_file(trail, vk, str(batch["proof"]["sha256"]))
+        path = proof_file(trail, str(batch["proof"]["sha256"]))
         try:
             data = path.read_bytes()
         except FileNotFoundError:

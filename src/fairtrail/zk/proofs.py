@@ -3,7 +3,7 @@
 A ZkProof names the circuit (entry and verifying-key digest), the weight commitment
 every proof carries, and per batch: the rows it covers, the proof file's digest, the
 KZG commitment to its (salted) inputs, and the quantised outputs it proves. The proof
-files themselves live in `<trail>/zk/<circuit>/proofs/` and travel in evidence bundles.
+files themselves live in `<trail>/zk/proofs/` (by digest) and travel in evidence bundles.
 
 For an audit, the predictions the circuit proves are compared with the Evaluation's
 (row by row), and the fairness report is recomputed from the proven predictions with
@@ -62,6 +62,7 @@ __all__ = [
     "proofs_about",
     "prove_audit",
     "prove_batches",
+    "proof_file",
     "prove_decision",
 ]
 
@@ -126,14 +127,15 @@ def prove_batches(
 
 
 def _store(circuit: Circuit, batches: list[BatchProof]) -> None:
-    folder = circuit.folder / "proofs"
+    folder = circuit.folder.parent / "proofs"
     folder.mkdir(exist_ok=True)
     for b in batches:
         write_atomic(folder / f"{b.sha256}.json", b.proof)
 
 
-def proof_file(trail: Trail, circuit_vk: str, sha256: str) -> Path:
-    return trail.paths.root / "zk" / circuit_vk[:16] / "proofs" / f"{sha256}.json"
+def proof_file(trail: Trail, sha256: str) -> Path:
+    """Proof files are kept by their SHA-256, whatever circuit made them."""
+    return trail.paths.root / "zk" / "proofs" / f"{sha256}.json"
 
 
 @dataclass(frozen=True)
