@@ -53,6 +53,7 @@ bench: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python -W ignore bench/bench_decisions.py --decisions 1000000
 	$(BIN)/python -W ignore bench/bench_monitor.py
 	$(BIN)/python -W ignore bench/bench_server.py
+	$(BIN)/python -W ignore bench/bench_zk.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis
