@@ -331,6 +331,16 @@ def test_cli_proves_an_audit_with_clean_output(proven: Any, tmp_path: Path) -> N
     doc = json.loads(result.stdout)
     assert doc["rows"] == 50 and doc["agreement"]["rows"] == 50
     assert "Numerical Fidelity" not in result.stderr + result.stdout
+    # what the command prints without --json, from the very predicate it recorded
+    from fairtrail.cli.zk_cmds import audit_summary
+
+    compared = doc["report"]["groups_compared"]
+    assert compared == ["male"]  # the 50 audit rows hold too few women to compare
+    head, fairness = audit_summary(doc["entry"], doc)
+    assert head.startswith(f"recorded ZkProof at entry {doc['entry']}: 50 predictions")
+    assert "fewer than two groups" in fairness
+    two = doc | {"report": doc["report"] | {"groups_compared": ["female", "male"]}}
+    assert "(2 groups compared: female, male)" in audit_summary(doc["entry"], two)[1]
     checked = ft(copy, "zk", "verify", str(doc["entry"]))
     assert checked.returncode == 0 and "verify" in checked.stdout, checked.stderr
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -122,24 +122,30 @@ def prove_audit(
     if as_json:
         print_json({"entry": receipt.index, **p})
         return
-    a, f = p["agreement"], p["fidelity"]
-    STATE.out.print(
-        f"recorded ZkProof at entry {receipt.index}: {p['rows']} predictions of Evaluation "
+    for line in audit_summary(receipt.index, p):
+        STATE.out.print(line, markup=False)
+
+
+def audit_summary(entry: int, p: dict[str, Any]) -> list[str]:
+    """What `zk prove-audit` prints of the ZkProof predicate `p` recorded at `entry`."""
+    a, f, report = p["agreement"], p["fidelity"], p["report"]
+    lines = [
+        f"recorded ZkProof at entry {entry}: {p['rows']} predictions of Evaluation "
         f"{p['evaluation']['entry']} proven in {len(p['batches'])} proof(s), "
         f"{p['proving']['seconds']:.1f} s, {p['proving']['proofBytes'] // 1024} KiB; "
         f"{a['same']} of {a['rows']} equal the Evaluation's"
-        + (f"; max error {f['maxAbsError']:.2e}, {f['flips']} flipped" if f else ""),
-        markup=False,
-    )  # fmt: skip
-    report = p["report"]
-    if report["groups_compared"] < 2:
-        STATE.out.print("fairness from the proven predictions: fewer than two groups are large "
-                        "enough to compare", markup=False)  # fmt: skip
-        return
+        + (f"; max error {f['maxAbsError']:.2e}, {f['flips']} flipped" if f else "")
+    ]  # fmt: skip
+    compared = list(report["groups_compared"])  # the group labels, as in an Evaluation
+    if len(compared) < 2:
+        lines.append("fairness from the proven predictions: fewer than two groups are large "
+                     "enough to compare")  # fmt: skip
+        return lines
     shown = ", ".join(f"{k} {v:.3f}" for k, v in report["disparities"].items()
                       if isinstance(v, float) and k.startswith(("demographic", "equalized")))
-    STATE.out.print(f"fairness from the proven predictions ({report['groups_compared']} groups "
-                    f"compared): {shown}", markup=False)  # fmt: skip
+    lines.append(f"fairness from the proven predictions ({len(compared)} groups compared: "
+                 f"{', '.join(map(str, compared))}): {shown}")  # fmt: skip
+    return lines
 
 
 @zk_app.command("prove-decision")
