@@ -371,3 +371,44 @@ def test_csv_rows_are_what_the_featurizer_reads(proven: Any) -> None:
         from fairtrail.zk.export import Featurizer
 
         Featurizer.from_dict({"kind": "tree"})
+
+
+def test_setup_takes_an_srs_file_of_the_circuits_size_only(proven: Any, tmp_path: Path) -> None:
+    """Production passes a ceremony's SRS for the circuit's size: that one is used as it is
+    (and proofs verify); one for more rows (ezkl would shrink it on every proof), fewer
+    rows, or a file that is no SRS is refused in one line and nothing is recorded."""
+    import ezkl
+
+    credit, audit_data, _, circuit, *_ = proven
+    copy = tmp_path / "trail"
+    shutil.copytree(credit.path, copy, ignore=shutil.ignore_patterns("*.lock"))
+    logrows = int(circuit.predicate["settings"]["logrows"])
+    for name, k in (("ceremony.srs", logrows), ("big.srs", logrows + 1),
+                    ("small.srs", logrows - 1)):  # fmt: skip
+        ezkl.gen_srs(str(tmp_path / name), k)
+    truncated = tmp_path / "truncated.srs"
+    truncated.write_bytes((tmp_path / "ceremony.srs").read_bytes()[:-1])
+    setup = ["zk", "setup", str(credit.model), "--data", str(credit.data), "--batch",
+             str(BATCH), "--as", "mo", "--srs"]  # fmt: skip
+    with Trail.open(copy, writable=False) as trail:
+        size = trail.log.size
+    for name, words in (("big.srs", f"SRS for 2^{logrows + 1} rows; this circuit needs"),
+                        ("small.srs", f"exactly 2^{logrows}"),
+                        ("truncated.srs", "is not a KZG SRS file")):  # fmt: skip
+        assert_user_error(ft(copy, *setup, str(tmp_path / name)), 2, words)
+    with Trail.open(copy, writable=False) as trail:
+        assert trail.log.size == size
+    result = ft(copy, *setup, str(tmp_path / "ceremony.srs"))
+    assert result.returncode == 0, result.stderr
+    assert "for testing only" not in result.stdout
+    with Trail.open(copy, writable=False) as trail:
+        model = resolve_model(trail, credit.model)
+        assert zk_facts(trail, model)["circuit_entry"] == size
+        assert zk_facts(trail, model)["srs_local"] is False
+        assert circuit_at(trail, size).predicate["srs"]["source"] == "file ceremony.srs"
+    with Trail.open(copy) as trail:
+        receipt, _ = prove_audit(trail, model, audit_data, trail.actor_key("mo"),
+                                 model_file=credit.model)  # fmt: skip
+    with Trail.open(copy, writable=False) as trail:
+        proved, seconds = verify_entry(trail, receipt.index)
+    assert proved["circuit"]["entry"] == size and seconds < 5

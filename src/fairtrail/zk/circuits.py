@@ -52,6 +52,7 @@ __all__ = [
     "circuit_folder",
     "latest_circuit",
     "setup_circuit",
+    "srs_rows",
 ]
 
 CIRCUIT_PREDICATE = predicate_type("zk-circuit")
@@ -119,8 +120,10 @@ def setup_circuit(
 
     if not 1 <= batch <= MAX_BATCH:
         raise InputError(f"--batch must be 1 to {MAX_BATCH}")
-    if srs is not None and not srs.is_file():
-        raise InputError(f"no such SRS file: {srs}")
+    if srs is not None:
+        if not srs.is_file():
+            raise InputError(f"no such SRS file: {srs}")
+        srs_rows(srs)  # a file that is no SRS fails before minutes of calibration
     ezkl = _ezkl.ezkl()
     sk_model = _load_skops(model_file, trusted_types)
     table = audit_data.read_columns(data, None)
@@ -160,12 +163,11 @@ def setup_circuit(
             _ezkl.run("generating the SRS", "gen_srs", str(work / "kzg.srs"), logrows)
             srs_source = "generated locally: for testing only, its generator could forge proofs"
         else:
-            if srs.stat().st_size > MAX_SRS_BYTES:
-                raise InputError(f"{srs.name} is over {MAX_SRS_BYTES} bytes")
+            _check_srs_file(srs, logrows)
             shutil.copyfile(srs, work / "kzg.srs")
             srs_source = f"file {srs.name}"
         progress(f"generating the proving and verifying keys (2^{logrows} rows)")
-        _ezkl.run(f"generating the keys (is the SRS for 2^{logrows} rows?)", "setup", compiled,
+        _ezkl.run("generating the keys", "setup", compiled,
                   str(work / "vk.key"), str(work / "pk.key"), str(work / "kzg.srs"))  # fmt: skip
         folder_circuit = Circuit(-1, {"settings": {"batch": batch,
                                                    "outputScale": _output_scale(settings_value),
@@ -306,6 +308,32 @@ def circuit_at(trail: Trail, index: int) -> Circuit:
     if not (folder / "pk.key").is_file():
         raise InputError(f"the proving key of circuit entry {index} is missing ({folder})")
     return Circuit(index, p, folder)
+
+
+def srs_rows(path: Path) -> int:
+    """log2 of the rows a KZG SRS file (halo2's raw format, as ezkl and its ceremony files
+    write it) is for, checked against the file's size so a truncated file is refused."""
+    size = path.stat().st_size
+    if size > MAX_SRS_BYTES:
+        raise InputError(f"{path.name} is over {MAX_SRS_BYTES} bytes")
+    with path.open("rb") as f:
+        head = f.read(4)
+    k = int.from_bytes(head, "little") if len(head) == 4 else 0
+    # k (u32), then 2^k G1 points and their Lagrange basis (64 bytes each), then 2 G2 points
+    if not 1 <= k <= 30 or size != 4 + (2**k) * 128 + 256:
+        raise InputError(f"{path.name} is not a KZG SRS file (halo2's raw format, as ezkl's)")
+    return k
+
+
+def _check_srs_file(path: Path, logrows: int) -> None:
+    # ezkl shrinks a bigger SRS on every witness and proof (28 s each for 2^16 → 2^15,
+    # measured), and a smaller one cannot hold the circuit: ask for the exact size
+    k = srs_rows(path)
+    if k != logrows:
+        raise InputError(
+            f"{path.name} is an SRS for 2^{k} rows; this circuit needs the one for exactly "
+            f"2^{logrows} (ceremony SRS files come one per size, e.g. kzg{logrows}.srs)"
+        )
 
 
 def folder_name(compiled_sha256: str, vk_sha256: str) -> str:
