@@ -18,22 +18,29 @@ ORIGIN = "test.example/log"
 OPENED: list[Store] = []
 
 
-def open_store(db: Path | str, *, writer: bool = True, create: bool = True) -> Store:
+def open_store(
+    db: Path | str, *, writer: bool = True, create: bool = True, lock_timeout: float = 0.0
+) -> Store:
     """The store at `db`: a SQLite file's path, or a PostgreSQL URL."""
     store: Store
     if isinstance(db, str) and db.startswith("postgresql://"):
-        store = PostgresStore.open(db, writer=writer, create=create)
+        store = PostgresStore.open(db, writer=writer, create=create, lock_timeout=lock_timeout)
     else:
-        store = SqliteStore.open(db, writer=writer, create=create)
+        store = SqliteStore.open(db, writer=writer, create=create, lock_timeout=lock_timeout)
     OPENED.append(store)
     return store
 
 
 def make_log(
-    db: Path | str, key: SigningKey | None = None, *, writer: bool = True, create: bool = True
+    db: Path | str,
+    key: SigningKey | None = None,
+    *,
+    writer: bool = True,
+    create: bool = True,
+    lock_timeout: float = 0.0,
 ) -> TransparencyLog:
     key = key or SigningKey.generate()
-    store = open_store(db, writer=writer, create=create)
+    store = open_store(db, writer=writer, create=create, lock_timeout=lock_timeout)
     return TransparencyLog(store, Ed25519NoteVerifier(ORIGIN, key.public), key if writer else None)
 
 

@@ -59,7 +59,10 @@ def test_sigkill_loses_no_acknowledged_append(log_db: Path | str, tmp_path: Path
             if parts and parts[0] == "ACK":
                 acked_end = max(acked_end, int(parts[1]) + int(parts[2]))
 
-        log = make_log(db, key, create=False)  # reopening also checks entries vs tree
+        # reopening also checks entries vs tree; it waits for the lock as a restarted writer
+        # does (`--wait`): PostgreSQL frees a killed session's advisory lock only once its
+        # backend sees the connection gone, a moment after the kill (seen failing in CI)
+        log = make_log(db, key, create=False, lock_timeout=10.0)
         size = log.size
         assert size >= acked_end, f"iteration {iteration}: acknowledged {acked_end}, have {size}"
         # every entry (acknowledged or not) is the one written at its index: contiguous,
