@@ -120,10 +120,9 @@ def setup_circuit(
 
     if not 1 <= batch <= MAX_BATCH:
         raise InputError(f"--batch must be 1 to {MAX_BATCH}")
-    if srs is not None:
-        if not srs.is_file():
-            raise InputError(f"no such SRS file: {srs}")
-        srs_rows(srs)  # a file that is no SRS fails before minutes of calibration
+    if srs is not None and not srs.is_file():
+        raise InputError(f"no such SRS file: {srs}")
+    srs_k = srs_rows(srs) if srs is not None else None  # no SRS: fail before calibrating
     ezkl = _ezkl.ezkl()
     sk_model = _load_skops(model_file, trusted_types)
     table = audit_data.read_columns(data, None)
@@ -163,7 +162,14 @@ def setup_circuit(
             _ezkl.run("generating the SRS", "gen_srs", str(work / "kzg.srs"), logrows)
             srs_source = "generated locally: for testing only, its generator could forge proofs"
         else:
-            _check_srs_file(srs, logrows)
+            # ezkl shrinks a bigger SRS again for every witness and proof (28 s per witness
+            # measured, 2^16 → 2^15), and a smaller one cannot hold the circuit
+            if srs_k != logrows:
+                raise InputError(
+                    f"{srs.name} is an SRS for 2^{srs_k} rows; this circuit needs the one for "
+                    f"exactly 2^{logrows} (ceremony SRS files come one per size, e.g. "
+                    f"kzg{logrows}.srs)"
+                )
             shutil.copyfile(srs, work / "kzg.srs")
             srs_source = f"file {srs.name}"
         progress(f"generating the proving and verifying keys (2^{logrows} rows)")
@@ -323,17 +329,6 @@ def srs_rows(path: Path) -> int:
     if not 1 <= k <= 30 or size != 4 + (2**k) * 128 + 256:
         raise InputError(f"{path.name} is not a KZG SRS file (halo2's raw format, as ezkl's)")
     return k
-
-
-def _check_srs_file(path: Path, logrows: int) -> None:
-    # ezkl shrinks a bigger SRS on every witness and proof (28 s each for 2^16 → 2^15,
-    # measured), and a smaller one cannot hold the circuit: ask for the exact size
-    k = srs_rows(path)
-    if k != logrows:
-        raise InputError(
-            f"{path.name} is an SRS for 2^{k} rows; this circuit needs the one for exactly "
-            f"2^{logrows} (ceremony SRS files come one per size, e.g. kzg{logrows}.srs)"
-        )
 
 
 def folder_name(compiled_sha256: str, vk_sha256: str) -> str:

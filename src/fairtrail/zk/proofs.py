@@ -126,11 +126,11 @@ def prove_batches(
     return out
 
 
-def _store(circuit: Circuit, batches: list[BatchProof]) -> None:
-    folder = circuit.folder.parent / "proofs"
-    folder.mkdir(exist_ok=True)
+def _store(trail: Trail, batches: list[BatchProof]) -> None:
     for b in batches:
-        write_atomic(folder / f"{b.sha256}.json", b.proof)
+        path = proof_file(trail, b.sha256)
+        path.parent.mkdir(exist_ok=True)
+        write_atomic(path, b.proof)
 
 
 def proof_file(trail: Trail, sha256: str) -> Path:
@@ -228,7 +228,7 @@ def record_audit(
     report = audit_arrays(plan.evidence.y_true, proven, list(plan.evidence.groups),
                           min_group_size=int(ev["minGroupSize"]))  # fmt: skip
     circuit_p = np.concatenate([b.probabilities for b in batches])
-    _store(circuit, batches)
+    _store(trail, batches)
     first_sha = batches[0].sha256
     key_file = trail.paths.secrets / "zk" / f"{first_sha}.key"
     if not key_file.exists():  # the same proofs recorded twice keep the first key
@@ -331,7 +331,7 @@ def record_decision(
             f"the committed model gives {label!r} for decision {plan.decision_id}, which was "
             f"recorded as {plan.record['output']!r}; nothing recorded"
         )
-    _store(circuit, [batch])
+    _store(trail, [batch])
     digest = hashlib.sha256(plan.raw).hexdigest()
     predicate = _predicate(circuit, plan.model, "decision", [batch]) | {
         "decision": {"id": plan.decision_id, "batchEntry": plan.batch_entry,
